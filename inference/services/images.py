@@ -1,0 +1,254 @@
+"""Importing image files into content-addressed storage.
+
+Invariants:
+- An Image row exists only when its file is stored completely; the file is written
+  first, under a name derived from its sha256, so a crash leaves at most an unreferenced
+  file that the next import of the same content reuses.
+- Each source file is judged on its own: a bad file is reported with its reason and
+  skipped, and the rest still import.
+- What is stored is what participants see and what the model is given: non-RGB images
+  (grey, palette, CMYK, alpha, 16-bit) and EXIF-rotated JPEGs are converted to RGB PNG,
+  and the conversion is recorded. RGB JPEG and PNG files are stored byte for byte.
+"""
+
+import csv
+import hashlib
+import io
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import PIL.Image
+import PIL.ImageOps
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from inference.labelsets import LabelSet, UnknownLabel
+from inference.models import Image, ImageSet
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+_EXIF_ORIENTATION = 0x0112
+
+
+class ImportSourceError(ValueError):
+    """The source as a whole cannot be imported (missing path, malformed manifest)."""
+
+
+class RejectedImage(ValueError):
+    """One file cannot be imported; the message is the reason shown to the researcher."""
+
+
+@dataclass
+class Source:
+    path: Path
+    label: str = ""
+    name: str = ""
+
+
+@dataclass
+class ImportReport:
+    imported: list[Image] = field(default_factory=list)
+    duplicates: list[Image] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.imported)} imported, {len(self.duplicates)} duplicates, "
+            f"{len(self.rejected)} rejected"
+        )
+
+
+def sources_from_path(path: Path) -> list[Source]:
+    """The files to import from a folder or a CSV manifest.
+
+    A folder's image files import without a label; each subfolder is a class, named by
+    class id (WordNet id such as n01440764) or by class name. A manifest is a CSV with
+    a header `path,label`; its paths are relative to the manifest and may not leave it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImportSourceError(f"{path} does not exist")
+    if path.is_dir():
+        return _sources_from_folder(path)
+    if path.suffix.lower() == ".csv":
+        return _sources_from_manifest(path)
+    raise ImportSourceError(f"{path} is neither a folder nor a CSV manifest (path,label)")
+
+
+def _sources_from_folder(root: Path) -> list[Source]:
+    sources = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir():
+            for file in sorted(entry.rglob("*")):
+                if file.is_file() or file.is_symlink():
+                    sources.append(Source(file, entry.name, str(file.relative_to(root))))
+        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+            sources.append(Source(entry, "", entry.name))
+    return sources
+
+
+def _sources_from_manifest(manifest: Path) -> list[Source]:
+    base = manifest.parent.resolve()
+    with manifest.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or "path" not in reader.fieldnames:
+            raise ImportSourceError(f"{manifest}: the first line must be a header with a 'path' column")
+        sources = []
+        for line, row in enumerate(reader, start=2):
+            relative = (row.get("path") or "").strip()
+            target = (base / relative).resolve()
+            # Reported per row rather than raised, so one bad row loses nothing else.
+            name = relative or f"(line {line}: empty path)"
+            if not relative or not target.is_relative_to(base):
+                target = None
+            sources.append(Source(target, (row.get("label") or "").strip(), name))
+        return sources
+
+
+def import_sources(
+    sources: Iterable[Source],
+    image_set: ImageSet,
+    label_set: LabelSet,
+    max_pixels: int,
+    on_progress: Callable[[Source], None] | None = None,
+) -> ImportReport:
+    report = ImportReport()
+    for source in sources:
+        try:
+            image, created = import_one(source, image_set, label_set, max_pixels)
+        except RejectedImage as reason:
+            report.rejected.append((source.name, str(reason)))
+        else:
+            (report.imported if created else report.duplicates).append(image)
+        if on_progress:
+            on_progress(source)
+    return report
+
+
+def import_one(
+    source: Source, image_set: ImageSet, label_set: LabelSet, max_pixels: int
+) -> tuple[Image, bool]:
+    """Store one file and add it to image_set. Returns (image, created)."""
+    if source.path is None:
+        raise RejectedImage("path is empty or outside the manifest's folder")
+    class_id = _resolve_label(source.label, label_set)
+    data = _read(source.path)
+    stored, fmt, width, height, conversion = _normalise(data, max_pixels)
+    digest = hashlib.sha256(stored).hexdigest()
+    image = Image.objects.filter(sha256=digest).first()
+    created = False
+    if image is None:
+        image, created = _store(
+            stored, digest, fmt, width, height, conversion, source, class_id, label_set
+        )
+    image_set.images.add(image)
+    return image, created
+
+
+def _resolve_label(label: str, label_set: LabelSet) -> str:
+    if not label:
+        return ""
+    try:
+        return label_set.resolve(label)
+    except UnknownLabel as error:
+        raise RejectedImage(str(error)) from None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise RejectedImage(f"unreadable: {error.strerror or error}") from None
+
+
+def _normalise(data: bytes, max_pixels: int) -> tuple[bytes, str, int, int, str]:
+    """Decode completely and return (stored bytes, format, width, height, conversion)."""
+    with warnings.catch_warnings():
+        # Pillow warns about large images; the explicit pixel limit below decides instead.
+        warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+        try:
+            image = PIL.Image.open(io.BytesIO(data))
+        except PIL.Image.DecompressionBombError:
+            raise RejectedImage(f"larger than the pixel limit ({max_pixels:,} pixels)") from None
+        except (PIL.UnidentifiedImageError, OSError, ValueError):
+            raise RejectedImage("not an image (the file's content is not a known image format)") from None
+        width, height = image.size
+        if width * height > max_pixels:
+            raise RejectedImage(
+                f"larger than the pixel limit: {width}×{height} = {width * height:,} pixels "
+                f"> {max_pixels:,}"
+            )
+        try:
+            image.load()
+        except OSError as error:
+            raise RejectedImage(f"truncated or corrupt image data ({error})") from None
+    fmt = image.format or ""
+    steps = []
+    if fmt == "JPEG" and image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+        # Browsers apply EXIF orientation, Pillow does not: store upright pixels so that
+        # the participant and the model see the same image.
+        image = PIL.ImageOps.exif_transpose(image)
+        steps.append("EXIF orientation applied")
+    if getattr(image, "n_frames", 1) > 1:
+        steps.append(f"first of {image.n_frames} frames")
+    if image.mode != "RGB":
+        steps.append(f"{image.mode}→RGB")
+        image = _to_rgb(image)
+    if not steps and fmt in ("JPEG", "PNG"):
+        return data, fmt, width, height, ""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    if fmt not in ("JPEG", "PNG"):
+        steps.append(f"{fmt or 'unknown'}→PNG")
+    return buffer.getvalue(), "PNG", image.width, image.height, ", ".join(steps)
+
+
+def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grey: scale to 8 bits instead of clipping everything above 255 to white.
+        image = image.point(lambda value: value / 256).convert("L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        # Transparent pixels are shown on white, as a browser on a white page would.
+        rgba = image.convert("RGBA")
+        background = PIL.Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def _store(
+    data: bytes,
+    digest: str,
+    fmt: str,
+    width: int,
+    height: int,
+    conversion: str,
+    source: Source,
+    class_id: str,
+    label_set: LabelSet,
+) -> tuple[Image, bool]:
+    extension = "jpg" if fmt == "JPEG" else "png"
+    name = f"images/{digest[:2]}/{digest}.{extension}"
+    if not default_storage.exists(name):
+        name = default_storage.save(name, ContentFile(data))
+    try:
+        with transaction.atomic():
+            image = Image.objects.create(
+                sha256=digest,
+                file=name,
+                format=fmt,
+                width=width,
+                height=height,
+                true_class=class_id,
+                true_label=label_set.name_of(class_id) if class_id else "",
+                original_name=source.name[:500],
+                conversion=conversion,
+            )
+    except IntegrityError:
+        # Another import stored the same content first: use its row.
+        return Image.objects.get(sha256=digest), False
+    return image, True

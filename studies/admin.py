@@ -1,0 +1,153 @@
+"""The researcher's admin: configure a study, prepare its stimuli, launch it, watch it,
+and download its responses."""
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from inference.services.jobs import request_predictions
+from studies.models import AuditLog, Participant, Response, Study, StudyVersion, Trial
+from studies.services import launch as lifecycle
+from studies.services.errors import ServiceError
+
+admin.site.site_header = "SecondLook"
+if settings.SECONDLOOK_TASK_MODE == "in-process":
+    admin.site.site_header = "SecondLook — embedded mode (tasks run in-process)"
+admin.site.site_title = "SecondLook"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Data written by participants and workers: visible to researchers, never edited."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "status", "classifier", "image_set", "participant_count", "links"]
+    list_filter = ["status"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["status", "current_version", "launched_at", "readiness", "links"]
+    actions = ["prepare", "launch", "pause", "resume", "close"]
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "status", "readiness", "links"]}),
+        ("Stimuli", {"fields": ["image_set", "classifier", "task_kind", "k", "prompt"]}),
+        ("Session", {"fields": ["images_per_participant", "consent_text", "consent_version", "instructions"]}),
+        ("Recruitment", {"fields": ["identity_param", "completion_code", "redirect_url"]}),
+        ("Reproducibility", {"fields": ["seed", "current_version", "launched_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_participants=Count("participants"))
+
+    @admin.display(description="participants", ordering="n_participants")
+    def participant_count(self, study):
+        return study.n_participants
+
+    @admin.display(description="links")
+    def links(self, study):
+        if not study.pk:
+            return "—"
+        return format_html(
+            '<a href="{}">participant link</a> · <a href="{}">responses CSV</a> · <a href="{}">status</a>',
+            study.participant_path,
+            reverse("api-export-responses", args=[study.slug]),
+            reverse("api-study-status", args=[study.slug]),
+        )
+
+    @admin.display(description="ready to launch?")
+    def readiness(self, study):
+        if not study.pk:
+            return "Save the study first."
+        problems = lifecycle.readiness_problems(study)
+        if not problems:
+            return "Ready."
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((p,) for p in problems)))
+
+    @admin.action(description="Prepare stimuli (compute top-k predictions)")
+    def prepare(self, request, queryset):
+        for study in queryset:
+            job = request_predictions(study.image_set, study.classifier, k=study.k)
+            self.message_user(request, f"{study}: preparation job {job.pk} is {job.status}.")
+
+    def _lifecycle(self, request, queryset, move, verb):
+        for study in queryset:
+            try:
+                move(study)
+            except ServiceError as error:
+                self.message_user(request, f"{study}: {error.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"{study}: {verb}.")
+
+    @admin.action(description="Launch (freeze configuration and go live)")
+    def launch(self, request, queryset):
+        self._lifecycle(request, queryset, lifecycle.launch, "launched")
+
+    @admin.action(description="Pause")
+    def pause(self, request, queryset):
+        self._lifecycle(request, queryset, lifecycle.pause, "paused")
+
+    @admin.action(description="Resume")
+    def resume(self, request, queryset):
+        self._lifecycle(request, queryset, lifecycle.resume, "resumed")
+
+    @admin.action(description="Close")
+    def close(self, request, queryset):
+        self._lifecycle(request, queryset, lifecycle.close, "closed")
+
+
+@admin.register(StudyVersion)
+class StudyVersionAdmin(ReadOnlyAdmin):
+    list_display = ["study", "number", "created_at"]
+    list_filter = ["study"]
+
+
+class TrialInline(admin.TabularInline):
+    model = Trial
+    fields = ["index", "item", "kind", "presented_at", "answer"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="answer")
+    def answer(self, trial):
+        response = getattr(trial, "response", None)
+        return ", ".join(response.answer.get("selected", [])) if response else "—"
+
+
+@admin.register(Participant)
+class ParticipantAdmin(ReadOnlyAdmin):
+    list_display = ["pseudonym", "study", "status", "consent_version", "created_at", "finished_at"]
+    list_filter = ["study", "status"]
+    search_fields = ["pseudonym"]
+    exclude = ["token_hash", "identity_hash"]
+    inlines = [TrialInline]
+
+
+@admin.register(Response)
+class ResponseAdmin(ReadOnlyAdmin):
+    list_display = ["trial", "study", "selected", "rt_ms", "created_at"]
+    list_filter = ["trial__participant__study"]
+    list_select_related = ["trial__participant__study"]
+    exclude = ["idempotency_key"]
+
+    @admin.display(description="study")
+    def study(self, response):
+        return response.trial.participant.study
+
+    @admin.display(description="selected")
+    def selected(self, response):
+        return ", ".join(response.answer.get("selected", []))
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "study", "participant_pseudonym", "action"]
+    list_filter = ["study", "action"]

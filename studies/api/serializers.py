@@ -1,0 +1,54 @@
+"""Request validation and response shapes of the participant API (contract v1)."""
+
+from rest_framework import serializers
+
+MAX_RT_MS = 3_600_000  # an hour on one image is not a reaction time
+
+
+class SessionRequest(serializers.Serializer):
+    params = serializers.DictField(
+        child=serializers.CharField(max_length=500, allow_blank=True), required=False, default=dict
+    )
+
+    def validate_params(self, value):
+        if len(value) > 50:
+            raise serializers.ValidationError("Too many parameters (at most 50).")
+        return value
+
+
+class Progress(serializers.Serializer):
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class SessionCreated(serializers.Serializer):
+    token = serializers.CharField()
+    participant = serializers.CharField()
+    state = serializers.ChoiceField(["consent", "instructions", "trials", "done", "screened_out", "full"])
+    progress = Progress()
+
+
+class ConsentRequest(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    agree = serializers.BooleanField()
+
+
+class ResponseRequest(serializers.Serializer):
+    answer = serializers.DictField()
+    rt_ms = serializers.FloatField(min_value=0, max_value=MAX_RT_MS)
+    client = serializers.DictField(required=False, default=dict)
+    key = serializers.RegexField(r"^[A-Za-z0-9_\-]{16,100}$", error_messages={
+        "invalid": "The idempotency key must be 16–100 letters, digits, '-' or '_'."
+    })
+
+    def validate_client(self, value):
+        if len(str(value)) > 2000:
+            raise serializers.ValidationError("Client information is too large.")
+        return value
+
+
+class Receipt(serializers.Serializer):
+    id = serializers.IntegerField()
+    trial = serializers.IntegerField()
+    progress = Progress()
+    finished = serializers.BooleanField()

@@ -1,0 +1,25 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from studies.api import views
+
+urlpatterns = [
+    path("studies/<slug:slug>/sessions", views.SessionCreate.as_view(), name="api-sessions"),
+    path("session", views.SessionDetail.as_view(), name="api-session"),
+    path("session/consent", views.Consent.as_view(), name="api-consent"),
+    path("session/next", views.NextTrial.as_view(), name="api-next"),
+    path("session/trials/<int:trial_id>/response", views.TrialResponse.as_view(), name="api-response"),
+    path("session/withdraw", views.Withdraw.as_view(), name="api-withdraw"),
+    path(
+        "studies/<slug:slug>/export/responses.csv",
+        views.ResponsesExport.as_view(),
+        name="api-export-responses",
+    ),
+    path("studies/<slug:slug>/status", views.StudyStatus.as_view(), name="api-study-status"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]),
+        name="api-docs",
+    ),
+]

@@ -1,0 +1,108 @@
+"""Participant API (contract v1, architecture.md §4) and researcher endpoints.
+
+Thin glue: validate the request shape, call a service, shape the reply."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from studies.api import serializers as s
+from studies.api.auth import CanReadStudyData, IsParticipant, ParticipantTokenAuthentication
+from studies.models import Study
+from studies.services import export, sessions, status as study_status, trials
+
+
+class ParticipantView(APIView):
+    authentication_classes = [ParticipantTokenAuthentication]
+    permission_classes = [IsParticipant]
+
+
+class SessionCreate(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=s.SessionRequest, responses={200: s.SessionCreated, 201: s.SessionCreated})
+    def post(self, request, slug: str):
+        body = s.SessionRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        entry = sessions.enter(slug, body.validated_data["params"])
+        participant = entry.participant
+        return Response(
+            {
+                "token": entry.token,
+                "participant": participant.pseudonym,
+                "state": sessions.state(participant),
+                "progress": trials.progress(participant),
+            },
+            status=status.HTTP_201_CREATED if entry.created else status.HTTP_200_OK,
+        )
+
+
+class SessionDetail(ParticipantView):
+    def get(self, request):
+        return Response(sessions.describe(request.auth))
+
+
+class Consent(ParticipantView):
+    @extend_schema(request=s.ConsentRequest)
+    def post(self, request):
+        body = s.ConsentRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        participant = sessions.give_consent(request.auth, **body.validated_data)
+        return Response({"state": sessions.state(participant), "progress": trials.progress(participant)})
+
+
+class NextTrial(ParticipantView):
+    def get(self, request):
+        participant = request.auth
+        trial, upcoming = trials.next_trial(participant)
+        reply = {"trial": trial, "progress": trials.progress(participant)}
+        if trial is None:
+            participant.refresh_from_db()
+            reply["completion"] = sessions.completion(participant)
+        else:
+            reply["upcoming"] = upcoming
+        return Response(reply)
+
+
+class TrialResponse(ParticipantView):
+    @extend_schema(request=s.ResponseRequest, responses={200: s.Receipt, 201: s.Receipt})
+    def post(self, request, trial_id: int):
+        body = s.ResponseRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        receipt, created = trials.record_response(
+            request.auth,
+            trial_id,
+            answer=data["answer"],
+            rt_ms=round(data["rt_ms"]),
+            client=data["client"],
+            key=data["key"],
+        )
+        return Response(receipt, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class Withdraw(ParticipantView):
+    @extend_schema(request=None)
+    def post(self, request):
+        participant = sessions.withdraw(request.auth)
+        return Response({"state": sessions.state(participant), "completion": sessions.completion(participant)})
+
+
+class ResponsesExport(APIView):
+    permission_classes = [CanReadStudyData]
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(description="One row per response.")})
+    def get(self, request, slug: str):
+        return export.responses_csv_response(get_object_or_404(Study, slug=slug))
+
+
+class StudyStatus(APIView):
+    permission_classes = [CanReadStudyData]
+
+    @extend_schema(responses=inline_serializer("StudyStatus", {"study": serializers.DictField()}))
+    def get(self, request, slug: str):
+        return Response(study_status.summary(get_object_or_404(Study, slug=slug)))

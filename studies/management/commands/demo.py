@@ -1,0 +1,44 @@
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from inference.labelsets import get_label_set
+from inference.models import ImageSet
+from inference.samples import sample_sources
+from inference.services.classifiers import register_bundled
+from inference.services.images import import_sources
+from studies.services.demo import ensure_admin, ensure_demo_study
+
+
+class Command(BaseCommand):
+    help = (
+        "Set up the demo (migrate, admin login, sample images, predictions, a live top-k "
+        "study) and serve it on 127.0.0.1:8000. Safe to run again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-serve", action="store_true", help="Set up and print the links only.")
+        parser.add_argument("--addrport", default="127.0.0.1:8000")
+
+    def handle(self, *args, no_serve=False, addrport="127.0.0.1:8000", **options):
+        say = self.stdout.write
+        call_command("migrate", interactive=False, verbosity=0)
+        username, password = ensure_admin(settings.DATA_DIR / "demo-admin-password.txt")
+        image_set, _ = ImageSet.objects.get_or_create(name="samples")
+        report = import_sources(
+            sample_sources(), image_set, get_label_set("imagenet-1k"), settings.SECONDLOOK_MAX_IMAGE_PIXELS
+        )
+        say(f"Sample images: {report.summary()}.")
+        classifier = register_bundled()
+        say(f"Classifier: {classifier.name} (weights sha256 {classifier.weights_sha256[:12]}…).")
+        call_command("prepare", image_set=image_set.name, classifier=classifier.name, k=5)
+        study = ensure_demo_study(image_set, classifier)
+        base = f"http://{addrport}"
+        say("")
+        say(self.style.SUCCESS("SecondLook demo is ready."))
+        say(f"  Admin:       {base}/admin/   (user {username}, password {password})")
+        say(f"  Participant: {base}{study.participant_path}")
+        say(f"  Responses:   {base}/api/v1/studies/{study.slug}/export/responses.csv (staff login)")
+        say(f"  API docs:    {base}/api/v1/docs/")
+        if not no_serve:
+            call_command("runserver", addrport, use_reloader=False)

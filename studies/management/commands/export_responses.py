@@ -1,0 +1,25 @@
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from studies.models import Study
+from studies.services.export import write_responses_csv
+
+
+class Command(BaseCommand):
+    help = "Write a study's responses as CSV (one row per response) to a file or stdout."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("-o", "--output", help="File to write (default: standard output).")
+
+    def handle(self, *args, slug, output=None, **options):
+        study = Study.objects.filter(slug=slug).first()
+        if study is None:
+            raise CommandError(f"No study with slug {slug!r}.")
+        if output:
+            with open(output, "w", newline="", encoding="utf-8") as handle:
+                count = write_responses_csv(study, handle)
+            self.stderr.write(f"Wrote {count} responses to {output}.")
+        else:
+            write_responses_csv(study, sys.stdout)

@@ -1,0 +1,177 @@
+"""Participant sessions: entry, resume, consent, withdrawal, and what state they are in.
+
+Invariants:
+- A bearer token is 256 random bits; only its sha256 is stored.
+- With an identity parameter configured (e.g. PROLIFIC_PID), one recruit is one
+  participant: coming back resumes (and re-issues the token, so the newest link works);
+  the database's unique constraint settles two simultaneous first visits.
+- Raw URL parameters are stored only in Recruitment; everything else uses a pseudonym.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from studies.models import AuditLog, Participant, Recruitment, Response, Study
+from studies.services.errors import Conflict, Invalid, NotFound
+from studies.services.trials import assign_trials, progress
+
+
+@dataclass
+class Entry:
+    participant: Participant
+    token: str
+    created: bool
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def identity_hash(study: Study, value: str) -> str:
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, f"{study.pk}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def live_study(slug: str) -> Study:
+    study = Study.objects.select_related("current_version").filter(slug=slug).first()
+    if study is None:
+        raise NotFound("There is no study at this address.", code="unknown_study")
+    if study.status != Study.Status.LIVE:
+        raise Conflict(
+            "This study is not accepting participants at the moment.",
+            code="study_not_live",
+            status=study.status,
+        )
+    return study
+
+
+def enter(slug: str, params: dict[str, str]) -> Entry:
+    """Create a participant for a recruit, or resume the one they already are."""
+    study = live_study(slug)
+    identity = ""
+    if study.identity_param:
+        value = params.get(study.identity_param, "").strip()
+        if not value:
+            raise Invalid(
+                f"This link is missing the {study.identity_param} parameter; please use the "
+                "link from the recruitment site.",
+                code="missing_identity",
+            )
+        identity = identity_hash(study, value)
+        existing = _resume(study, identity)
+        if existing:
+            return existing
+    token = secrets.token_urlsafe(32)
+    try:
+        with transaction.atomic():
+            participant = Participant.objects.create(
+                study=study,
+                version=study.current_version,
+                pseudonym=secrets.token_hex(8),
+                token_hash=hash_token(token),
+                identity_hash=identity,
+            )
+            Recruitment.objects.create(participant=participant, params=params)
+    except IntegrityError:
+        # The same recruit arrived twice at once; the other request created them.
+        resumed = _resume(study, identity) if identity else None
+        if resumed is None:
+            raise
+        return resumed
+    return Entry(participant, token, created=True)
+
+
+def _resume(study: Study, identity: str) -> Entry | None:
+    token = secrets.token_urlsafe(32)
+    updated = Participant.objects.filter(study=study, identity_hash=identity).update(
+        token_hash=hash_token(token)
+    )
+    if not updated:
+        return None
+    return Entry(Participant.objects.get(study=study, identity_hash=identity), token, created=False)
+
+
+def participant_for_token(token: str) -> Participant | None:
+    return (
+        Participant.objects.select_related("study", "version")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+
+
+def state(participant: Participant) -> str:
+    """The state named in the participant API contract."""
+    if participant.is_finished:
+        return "done"
+    if participant.status == Participant.Status.CONSENT:
+        return "consent"
+    return "trials"
+
+
+def describe(participant: Participant) -> dict:
+    config = participant.version.config
+    return {
+        "participant": participant.pseudonym,
+        "state": state(participant),
+        "progress": progress(participant),
+        "consent": {"version": config["consent_version"], "text": config["consent_text"]},
+        "instructions": config["instructions"],
+        "completion": completion(participant),
+    }
+
+
+def completion(participant: Participant) -> dict | None:
+    if not participant.is_finished:
+        return None
+    config = participant.version.config
+    completed = participant.status == Participant.Status.COMPLETED
+    return {
+        "outcome": participant.status,
+        "code": config["completion_code"] if completed else "",
+        "redirect_url": config["redirect_url"] if completed else "",
+    }
+
+
+def give_consent(participant: Participant, version: int, agree: bool) -> Participant:
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        if participant.status != Participant.Status.CONSENT:
+            raise Conflict("Consent was already answered in this session.", code="consent_answered")
+        expected = participant.version.config["consent_version"]
+        if version != expected:
+            raise Invalid(
+                f"Consent version {version} is not the current one ({expected}); reload the page.",
+                code="stale_consent",
+            )
+        if not agree:
+            participant.finish(Participant.Status.NO_CONSENT)
+            return participant
+        participant.status = Participant.Status.ACTIVE
+        participant.consent_version = version
+        participant.consented_at = timezone.now()
+        participant.save(update_fields=["status", "consent_version", "consented_at"])
+        assign_trials(participant)
+    return participant
+
+
+def withdraw(participant: Participant) -> Participant:
+    """Withdrawal of consent: the participant's answers are deleted, the fact is kept."""
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        if participant.status == Participant.Status.WITHDRAWN:
+            return participant
+        deleted, _ = Response.objects.filter(trial__participant=participant).delete()
+        participant.finish(Participant.Status.WITHDRAWN)
+        AuditLog.objects.create(
+            study_id=participant.study_id,
+            participant_pseudonym=participant.pseudonym,
+            action="withdrawn",
+            detail={"responses_deleted": deleted},
+        )
+    return participant

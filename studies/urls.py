@@ -1,0 +1,7 @@
+from django.urls import path
+
+from studies import views
+
+urlpatterns = [
+    path("s/<slug:slug>/", views.participant_page, name="participant-page"),
+]
