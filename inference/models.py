@@ -4,6 +4,9 @@ The web tier reads these rows; only workers (and the embedded in-process runner)
 predictions, so nothing here imports torch.
 """
 
+import os
+import socket
+
 from django.db import models
 from django.utils import timezone
 
@@ -95,6 +98,7 @@ class PreparationJob(models.Model):
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process that ran it.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -111,8 +115,9 @@ class PreparationJob(models.Model):
 
     def mark_running(self, total: int) -> None:
         self.status, self.total, self.message = self.Status.RUNNING, total, ""
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = self.started_at or timezone.now()
-        self.save(update_fields=["status", "total", "message", "started_at"])
+        self.save(update_fields=["status", "total", "message", "worker", "started_at"])
 
     def mark_done(self) -> None:
         self.status, self.finished_at = self.Status.DONE, timezone.now()

@@ -3,6 +3,7 @@ and download its responses."""
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -36,6 +37,7 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["status", "current_version", "launched_at", "readiness", "links"]
     actions = ["prepare", "launch", "pause", "resume", "close"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["title", "slug", "status", "readiness", "links"]}),
         ("Stimuli", {"fields": ["image_set", "classifier", "task_kind", "k", "prompt"]}),

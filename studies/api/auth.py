@@ -1,6 +1,7 @@
 """Bearer-token authentication for participant endpoints."""
 
 from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from studies.models import Participant
@@ -44,3 +45,13 @@ class CanReadStudyData(permissions.BasePermission):
     def has_permission(self, request, view):
         user = request.user
         return bool(user and user.is_active and user.is_staff and user.has_perm("studies.view_response"))
+
+
+class ParticipantTokenScheme(OpenApiAuthenticationExtension):
+    """Describes the bearer token in the OpenAPI schema."""
+
+    target_class = ParticipantTokenAuthentication
+    name = "participantToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "Token from POST .../sessions"}

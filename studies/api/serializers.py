@@ -52,3 +52,59 @@ class Receipt(serializers.Serializer):
     trial = serializers.IntegerField()
     progress = Progress()
     finished = serializers.BooleanField()
+
+
+class Consent(serializers.Serializer):
+    version = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class Completion(serializers.Serializer):
+    outcome = serializers.ChoiceField(["completed", "no_consent", "withdrawn"])
+    code = serializers.CharField(allow_blank=True)
+    redirect_url = serializers.CharField(allow_blank=True)
+
+
+class SessionState(serializers.Serializer):
+    participant = serializers.CharField()
+    state = serializers.CharField()
+    progress = Progress()
+    consent = Consent()
+    instructions = serializers.CharField(allow_blank=True)
+    completion = Completion(allow_null=True)
+
+
+class StateReply(serializers.Serializer):
+    state = serializers.CharField()
+    progress = Progress(required=False)
+    completion = Completion(allow_null=True, required=False)
+
+
+class Stimulus(serializers.Serializer):
+    url = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    sha256 = serializers.CharField()
+
+
+class Option(serializers.Serializer):
+    id = serializers.CharField()
+    text = serializers.CharField()
+
+
+class TrialObject(serializers.Serializer):
+    id = serializers.IntegerField()
+    index = serializers.IntegerField()
+    kind = serializers.CharField()
+    prompt = serializers.CharField()
+    image = Stimulus()
+    explanation = serializers.DictField(allow_null=True)
+    options = Option(many=True)
+    multi = serializers.BooleanField()
+
+
+class NextReply(serializers.Serializer):
+    trial = TrialObject(allow_null=True)
+    upcoming = serializers.ListField(child=serializers.CharField(), required=False)
+    progress = Progress()
+    completion = Completion(required=False)

@@ -42,12 +42,13 @@ class SessionCreate(APIView):
 
 
 class SessionDetail(ParticipantView):
+    @extend_schema(responses=s.SessionState)
     def get(self, request):
         return Response(sessions.describe(request.auth))
 
 
 class Consent(ParticipantView):
-    @extend_schema(request=s.ConsentRequest)
+    @extend_schema(request=s.ConsentRequest, responses=s.StateReply)
     def post(self, request):
         body = s.ConsentRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -56,6 +57,7 @@ class Consent(ParticipantView):
 
 
 class NextTrial(ParticipantView):
+    @extend_schema(responses=s.NextReply)
     def get(self, request):
         participant = request.auth
         trial, upcoming = trials.next_trial(participant)
@@ -86,7 +88,7 @@ class TrialResponse(ParticipantView):
 
 
 class Withdraw(ParticipantView):
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=s.StateReply)
     def post(self, request):
         participant = sessions.withdraw(request.auth)
         return Response({"state": sessions.state(participant), "completion": sessions.completion(participant)})

@@ -1,0 +1,36 @@
+# SecondLook: `make demo` and `make test` set themselves up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+
+.PHONY: install demo test test-sqlite bench lint chromium clean
+
+# The stamp names the requirements' hash: unchanged requirements skip pip entirely.
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) manage.py demo
+
+# Browser tests drive Debian's Chromium (never a downloaded browser).
+chromium:
+	@bash scripts/ensure-chromium
+
+test: $(STAMP) chromium
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/prepare_topk.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+clean:
+	rm -rf data .pytest_cache .ruff_cache

@@ -1,0 +1,120 @@
+"""The same code on the real parts: PostgreSQL, Redis and a Celery worker process that
+computes predictions with the bundled classifier."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from config.celery import app as celery_app
+from inference.labelsets import imagenet_1k
+from inference.models import ImageSet, PreparationJob, Prediction
+from inference.samples import sample_sources
+from inference.services.classifiers import register_bundled
+from inference.services.images import import_sources
+from inference.services.jobs import request_predictions
+from tests.requirements import unavailable
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        unavailable("SECONDLOOK_REQUIRE_SERVICES", "REDIS_URL is not set")
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError as error:
+        unavailable("SECONDLOOK_REQUIRE_SERVICES", f"Redis at {url} does not answer: {error}")
+    return url
+
+
+@pytest.fixture
+def postgres():
+    if connection.vendor != "postgresql":
+        unavailable("SECONDLOOK_REQUIRE_SERVICES", "DATABASE_URL does not point at PostgreSQL")
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker(postgres, redis_url, tmp_path, settings):
+    """A real `celery worker` process on the test database, and this process sending to it."""
+    redis.Redis.from_url(redis_url).delete("gpu", "default")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.embedded",
+        "DATABASE_URL": postgres,
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "SECONDLOOK_DATA_DIR": str(tmp_path),
+    }
+    log = (tmp_path / "worker.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default", "--pool", "solo",
+         "--without-mingle", "--without-gossip", "-l", "info", "-n", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    settings.SECONDLOOK_TASK_MODE = "celery"
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.broker_url = redis_url
+    try:
+        yield process
+    finally:
+        celery_app.conf.task_always_eager = True
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def wait_for(job: PreparationJob, seconds: float = 180) -> PreparationJob:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.is_finished:
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job.pk} still {job.status} ({job.done}/{job.total}) after {seconds}s")
+
+
+@pytest.fixture
+def photos():
+    image_set = ImageSet.objects.create(name="photos")
+    wanted = {"skimage/coffee.png", "foolbox/imagenet_00_243.jpg", "foolbox/imagenet_01_559.jpg"}
+    import_sources([s for s in sample_sources() if s.name in wanted], image_set, imagenet_1k(), 10_000_000)
+    return image_set
+
+
+def test_a_celery_worker_process_computes_the_predictions_on_postgres(worker, photos):
+    assert connection.vendor == "postgresql"
+    job = wait_for(request_predictions(photos, register_bundled(), k=5))
+    assert job.status == PreparationJob.Status.DONE, job.message
+    assert job.worker.endswith(f":{worker.pid}"), job.worker
+    assert Prediction.objects.filter(job=job).count() == 3
+    coffee = Prediction.objects.get(image__original_name="skimage/coffee.png")
+    assert coffee.topk[0]["label"] == "espresso"
+
+    # Asking again is a no-op: no new job, no new rows.
+    again = request_predictions(photos, register_bundled(), k=5)
+    assert again.pk == job.pk and Prediction.objects.count() == 3
+
+
+def test_the_prepare_command_queues_the_job_and_follows_it_to_the_end(worker, photos, capsys):
+    classifier = register_bundled()
+    call_command("prepare", image_set=photos.name, classifier=classifier.name, verbosity=0)
+    assert "done (3/3)" in capsys.readouterr().out
+    assert PreparationJob.objects.get().worker.endswith(f":{worker.pid}")
+
