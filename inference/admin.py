@@ -20,6 +20,11 @@ class ImageAdmin(admin.ModelAdmin):
     search_fields = ["original_name", "true_label", "true_class", "sha256"]
     readonly_fields = ["thumbnail", "sha256", "file", "format", "width", "height", "original_name", "conversion"]
 
+    def has_add_permission(self, request):
+        # Images enter through the import rules (command or upload endpoint), never as a
+        # bare row whose file and hash could disagree.
+        return False
+
     @admin.display(description="image")
     def thumbnail(self, image):
         return format_html('<img src="{}" style="max-height:64px">', image.stimulus_path)

@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from inference.api import ImageUpload
 from studies.api import views
 
 urlpatterns = [
@@ -16,6 +17,7 @@ urlpatterns = [
         name="api-export-responses",
     ),
     path("studies/<slug:slug>/status", views.StudyStatus.as_view(), name="api-study-status"),
+    path("image-sets/<slug:name>/images", ImageUpload.as_view(), name="api-image-upload"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path(
         "docs/",

@@ -1,0 +1,69 @@
+"""Staff endpoint for adding images over HTTP; the same import rules as the command."""
+
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inference.labelsets import get_label_set
+from inference.models import ImageSet
+from inference.services.images import RejectedImage, Source, import_one
+
+
+class CanAddImages(BasePermission):
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_active and user.is_staff and user.has_perm("inference.add_image"))
+
+
+class UploadRequest(serializers.Serializer):
+    file = serializers.FileField()
+    label = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ImageUpload(APIView):
+    """POST a file (multipart `file`, optional `label`) into an image set, created on first use.
+
+    201 when stored, 200 when the same content was already stored, 400 with the reason when
+    the file is rejected (nothing is stored then)."""
+
+    parser_classes = [MultiPartParser]
+    permission_classes = [CanAddImages]
+
+    @extend_schema(
+        request=UploadRequest,
+        responses=inline_serializer("UploadedImage", {"sha256": serializers.CharField(), "url": serializers.CharField()}),
+    )
+    def post(self, request, name: str):
+        body = UploadRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        if upload.size > settings.SECONDLOOK_MAX_UPLOAD_BYTES:
+            return Response(
+                {"detail": f"The file is larger than {settings.SECONDLOOK_MAX_UPLOAD_BYTES:,} bytes.", "code": "too_large"},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        image_set, _ = ImageSet.objects.get_or_create(name=name)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "upload"
+            with path.open("wb") as handle:
+                for chunk in upload.chunks():
+                    handle.write(chunk)
+            source = Source(path, body.validated_data["label"], Path(upload.name).name[:200])
+            try:
+                image, created = import_one(
+                    source, image_set, get_label_set("imagenet-1k"), settings.SECONDLOOK_MAX_IMAGE_PIXELS
+                )
+            except RejectedImage as reason:
+                return Response({"detail": f"Rejected: {reason}.", "code": "rejected"}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {"sha256": image.sha256, "url": image.stimulus_path, "width": image.width, "height": image.height,
+             "true_class": image.true_class, "conversion": image.conversion},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
