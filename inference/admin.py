@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
-from inference.models import Classifier, Image, ImageSet, PreparationJob, Prediction
+from inference.models import Classifier, Image, ImageSet, Prediction, PreparationJob
 
 
 @admin.register(ImageSet)
@@ -18,7 +18,16 @@ class ImageSetAdmin(admin.ModelAdmin):
 class ImageAdmin(admin.ModelAdmin):
     list_display = ["thumbnail", "original_name", "true_label", "width", "height", "conversion"]
     search_fields = ["original_name", "true_label", "true_class", "sha256"]
-    readonly_fields = ["thumbnail", "sha256", "file", "format", "width", "height", "original_name", "conversion"]
+    readonly_fields = [
+        "thumbnail",
+        "sha256",
+        "file",
+        "format",
+        "width",
+        "height",
+        "original_name",
+        "conversion",
+    ]
 
     def has_add_permission(self, request):
         # Images enter through the import rules (command or upload endpoint), never as a

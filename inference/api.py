@@ -38,7 +38,9 @@ class ImageUpload(APIView):
 
     @extend_schema(
         request=UploadRequest,
-        responses=inline_serializer("UploadedImage", {"sha256": serializers.CharField(), "url": serializers.CharField()}),
+        responses=inline_serializer(
+            "UploadedImage", {"sha256": serializers.CharField(), "url": serializers.CharField()}
+        ),
     )
     def post(self, request, name: str):
         body = UploadRequest(data=request.data)
@@ -46,7 +48,10 @@ class ImageUpload(APIView):
         upload = body.validated_data["file"]
         if upload.size > settings.SECONDLOOK_MAX_UPLOAD_BYTES:
             return Response(
-                {"detail": f"The file is larger than {settings.SECONDLOOK_MAX_UPLOAD_BYTES:,} bytes.", "code": "too_large"},
+                {
+                    "detail": f"The file is larger than {settings.SECONDLOOK_MAX_UPLOAD_BYTES:,} bytes.",
+                    "code": "too_large",
+                },
                 status=status.HTTP_400_BAD_REQUEST,
             )
         image_set, _ = ImageSet.objects.get_or_create(name=name)
@@ -61,9 +66,17 @@ class ImageUpload(APIView):
                     source, image_set, get_label_set("imagenet-1k"), settings.SECONDLOOK_MAX_IMAGE_PIXELS
                 )
             except RejectedImage as reason:
-                return Response({"detail": f"Rejected: {reason}.", "code": "rejected"}, status=status.HTTP_400_BAD_REQUEST)
+                return Response(
+                    {"detail": f"Rejected: {reason}.", "code": "rejected"}, status=status.HTTP_400_BAD_REQUEST
+                )
         return Response(
-            {"sha256": image.sha256, "url": image.stimulus_path, "width": image.width, "height": image.height,
-             "true_class": image.true_class, "conversion": image.conversion},
+            {
+                "sha256": image.sha256,
+                "url": image.stimulus_path,
+                "width": image.width,
+                "height": image.height,
+                "true_class": image.true_class,
+                "conversion": image.conversion,
+            },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )

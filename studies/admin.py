@@ -41,7 +41,10 @@ class StudyAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["title", "slug", "status", "readiness", "links"]}),
         ("Stimuli", {"fields": ["image_set", "classifier", "task_kind", "k", "prompt"]}),
-        ("Session", {"fields": ["images_per_participant", "consent_text", "consent_version", "instructions"]}),
+        (
+            "Session",
+            {"fields": ["images_per_participant", "consent_text", "consent_version", "instructions"]},
+        ),
         ("Recruitment", {"fields": ["identity_param", "completion_code", "redirect_url"]}),
         ("Reproducibility", {"fields": ["seed", "current_version", "launched_at"]}),
     ]

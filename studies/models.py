@@ -31,7 +31,9 @@ class Study(models.Model):
     class TaskKind(models.TextChoices):
         TOPK_SELECT = "topk_select", "Which of the model's top-k labels describe the image"
 
-    slug = models.SlugField(max_length=80, unique=True, help_text="Appears in the participant link /s/<slug>/.")
+    slug = models.SlugField(
+        max_length=80, unique=True, help_text="Appears in the participant link /s/<slug>/."
+    )
     title = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     task_kind = models.CharField(max_length=30, choices=TaskKind.choices, default=TaskKind.TOPK_SELECT)
@@ -173,6 +175,9 @@ class Recruitment(models.Model):
     participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="recruitment")
     params = models.JSONField(default=dict)
 
+    def __str__(self) -> str:
+        return f"recruitment of {self.participant_id}"
+
 
 class Trial(models.Model):
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
@@ -219,3 +224,6 @@ class AuditLog(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.participant_pseudonym}".strip()

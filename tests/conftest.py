@@ -24,7 +24,9 @@ class ParticipantClient:
         return {"HTTP_AUTHORIZATION": f"Bearer {self.token}"} if self.token else {}
 
     def enter(self, params=None):
-        reply = self.client.post(f"/api/v1/studies/{self.slug}/sessions", {"params": params or {}}, format="json")
+        reply = self.client.post(
+            f"/api/v1/studies/{self.slug}/sessions", {"params": params or {}}, format="json"
+        )
         if reply.status_code in (200, 201):
             self.token = reply.json()["token"]
         return reply

@@ -22,10 +22,17 @@ PRODUCTION = {
 
 
 def manage(*args, **overrides):
-    environment = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k not in ("CELERY_BROKER_URL", "DEBUG")}
+    environment = {
+        k: v for k, v in os.environ.items() if k not in PRODUCTION and k not in ("CELERY_BROKER_URL", "DEBUG")
+    }
     environment.update({k: v for k, v in {**PRODUCTION, **overrides}.items() if v is not None})
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -59,7 +66,14 @@ def test_the_embedded_mode_announces_itself():
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
-        env={**{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")}, "SECONDLOOK_DATA_DIR": "/tmp/secondlook-check"},
+        env={
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
+            },
+            "SECONDLOOK_DATA_DIR": "/tmp/secondlook-check",
+        },
         capture_output=True,
         text=True,
         timeout=120,

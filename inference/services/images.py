@@ -55,8 +55,7 @@ class ImportReport:
 
     def summary(self) -> str:
         return (
-            f"{len(self.imported)} imported, {len(self.duplicates)} duplicates, "
-            f"{len(self.rejected)} rejected"
+            f"{len(self.imported)} imported, {len(self.duplicates)} duplicates, {len(self.rejected)} rejected"
         )
 
 
@@ -140,9 +139,7 @@ def import_one(
     image = Image.objects.filter(sha256=digest).first()
     created = False
     if image is None:
-        image, created = _store(
-            stored, digest, fmt, width, height, conversion, source, class_id, label_set
-        )
+        image, created = _store(stored, digest, fmt, width, height, conversion, source, class_id, label_set)
     image_set.images.add(image)
     return image, created
 
@@ -177,8 +174,7 @@ def _normalise(data: bytes, max_pixels: int) -> tuple[bytes, str, int, int, str]
         width, height = image.size
         if width * height > max_pixels:
             raise RejectedImage(
-                f"larger than the pixel limit: {width}×{height} = {width * height:,} pixels "
-                f"> {max_pixels:,}"
+                f"larger than the pixel limit: {width}×{height} = {width * height:,} pixels > {max_pixels:,}"
             )
         try:
             image.load()

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from inference.models import Classifier, ImageSet, PreparationJob, Prediction
+from inference.models import Classifier, ImageSet, Prediction, PreparationJob
 
 
 def prediction_job(image_set: ImageSet, classifier: Classifier, k: int = 5) -> PreparationJob:
@@ -13,9 +13,7 @@ def prediction_job(image_set: ImageSet, classifier: Classifier, k: int = 5) -> P
         jobs = PreparationJob.objects.select_for_update().filter(
             kind=PreparationJob.Kind.PREDICTIONS, image_set=image_set, classifier=classifier, k=k
         )
-        job = jobs.filter(
-            status__in=[PreparationJob.Status.PENDING, PreparationJob.Status.RUNNING]
-        ).first()
+        job = jobs.filter(status__in=[PreparationJob.Status.PENDING, PreparationJob.Status.RUNNING]).first()
         if job is None and not _missing_predictions(image_set, classifier, k):
             job = jobs.filter(status=PreparationJob.Status.DONE).first()
         if job is None:

@@ -16,8 +16,7 @@ from django.db.models import F
 
 from inference import engine
 from inference.labelsets import get_label_set
-from inference.models import Classifier, Image, PreparationJob, Prediction
-
+from inference.models import Classifier, Image, Prediction, PreparationJob
 
 # At least this many labels are stored per prediction, so that a study asking for any k
 # up to it (Study.k allows 1–10) finds its predictions ready.

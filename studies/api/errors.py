@@ -19,7 +19,10 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": "The request is invalid.", "code": "invalid", "errors": exc.detail}
     elif isinstance(response.data, dict) and "detail" in response.data:
-        response.data = {"detail": str(response.data["detail"]), "code": getattr(exc, "default_code", "error")}
+        response.data = {
+            "detail": str(response.data["detail"]),
+            "code": getattr(exc, "default_code", "error"),
+        }
     if response.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
         response.data["code"] = "method_not_allowed"
     return response

@@ -37,9 +37,10 @@ class ResponseRequest(serializers.Serializer):
     answer = serializers.DictField()
     rt_ms = serializers.FloatField(min_value=0, max_value=MAX_RT_MS)
     client = serializers.DictField(required=False, default=dict)
-    key = serializers.RegexField(r"^[A-Za-z0-9_\-]{16,100}$", error_messages={
-        "invalid": "The idempotency key must be 16–100 letters, digits, '-' or '_'."
-    })
+    key = serializers.RegexField(
+        r"^[A-Za-z0-9_\-]{16,100}$",
+        error_messages={"invalid": "The idempotency key must be 16–100 letters, digits, '-' or '_'."},
+    )
 
     def validate_client(self, value):
         if len(str(value)) > 2000:

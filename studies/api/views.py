@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 from studies.api import serializers as s
 from studies.api.auth import CanReadStudyData, IsParticipant, ParticipantTokenAuthentication
 from studies.models import Study
-from studies.services import export, sessions, status as study_status, trials
+from studies.services import export, sessions, trials
+from studies.services import status as study_status
 
 
 class ParticipantView(APIView):
@@ -91,7 +92,9 @@ class Withdraw(ParticipantView):
     @extend_schema(request=None, responses=s.StateReply)
     def post(self, request):
         participant = sessions.withdraw(request.auth)
-        return Response({"state": sessions.state(participant), "completion": sessions.completion(participant)})
+        return Response(
+            {"state": sessions.state(participant), "completion": sessions.completion(participant)}
+        )
 
 
 class ResponsesExport(APIView):

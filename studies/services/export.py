@@ -118,10 +118,14 @@ class _Echo:
 
 
 def write_responses_csv(study: Study, handle) -> int:
+    """Write the CSV to an open text file; returns the number of responses written."""
+    rows = response_rows(study)
     writer = csv.writer(handle)
-    count = -1
-    for count, row in enumerate(response_rows(study)):
+    writer.writerow(next(rows))
+    count = 0
+    for row in rows:
         writer.writerow(row)
+        count += 1
     return count
 
 

@@ -40,7 +40,9 @@ def readiness_problems(study: Study) -> list[str]:
         )
     short = [p.image_id for p in predicted.only("topk", "image_id") if len(p.topk) < study.k]
     if short:
-        problems.append(f"{len(short)} predictions have fewer than k={study.k} labels; prepare again with k={study.k}")
+        problems.append(
+            f"{len(short)} predictions have fewer than k={study.k} labels; prepare again with k={study.k}"
+        )
     return problems
 
 

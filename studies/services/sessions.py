@@ -98,11 +98,7 @@ def _resume(study: Study, identity: str) -> Entry | None:
 
 
 def participant_for_token(token: str) -> Participant | None:
-    return (
-        Participant.objects.select_related("study", "version")
-        .filter(token_hash=hash_token(token))
-        .first()
-    )
+    return Participant.objects.select_related("study", "version").filter(token_hash=hash_token(token)).first()
 
 
 def state(participant: Participant) -> str:

@@ -2,15 +2,13 @@
 
 from django.db.models import Count
 
-from inference.models import PreparationJob, Prediction
+from inference.models import Prediction, PreparationJob
 from studies.models import Participant, Response, Study
 
 
 def summary(study: Study) -> dict:
     images = study.image_set.images.all()
-    participants = dict(
-        Participant.objects.filter(study=study).values_list("status").annotate(n=Count("id"))
-    )
+    participants = dict(Participant.objects.filter(study=study).values_list("status").annotate(n=Count("id")))
     jobs = PreparationJob.objects.filter(image_set=study.image_set, classifier=study.classifier)
     return {
         "study": {

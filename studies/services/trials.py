@@ -100,9 +100,17 @@ def validate_answer(trial: Trial, answer: dict) -> dict:
     """The answer in canonical form, or Invalid naming what is wrong."""
     selected = answer.get("selected")
     if not isinstance(selected, list) or not selected:
-        raise Invalid("Select at least one option.", code="invalid_answer", errors={"answer": ["selected must be a non-empty list of option ids"]})
+        raise Invalid(
+            "Select at least one option.",
+            code="invalid_answer",
+            errors={"answer": ["selected must be a non-empty list of option ids"]},
+        )
     if not all(isinstance(option, str) for option in selected) or len(set(selected)) != len(selected):
-        raise Invalid("Options must be distinct option ids.", code="invalid_answer", errors={"answer": ["selected must hold distinct strings"]})
+        raise Invalid(
+            "Options must be distinct option ids.",
+            code="invalid_answer",
+            errors={"answer": ["selected must hold distinct strings"]},
+        )
     known = {option["id"] for option in trial.options}
     unknown = [option for option in selected if option not in known]
     if unknown:
@@ -112,7 +120,11 @@ def validate_answer(trial: Trial, answer: dict) -> dict:
             errors={"answer": [f"unknown option id {option!r}" for option in unknown]},
         )
     if NONE_OPTION["id"] in selected and len(selected) > 1:
-        raise Invalid("'None of these' cannot be combined with other options.", code="invalid_answer", errors={"answer": ["'none' excludes the other options"]})
+        raise Invalid(
+            "'None of these' cannot be combined with other options.",
+            code="invalid_answer",
+            errors={"answer": ["'none' excludes the other options"]},
+        )
     order = [option["id"] for option in trial.options]
     return {"selected": sorted(selected, key=order.index)}
 
@@ -130,7 +142,9 @@ def record_response(
         if existing is not None:
             if existing.idempotency_key == key:
                 return existing.receipt, False
-            raise Conflict("This trial was already answered; the first answer is kept.", code="already_answered")
+            raise Conflict(
+                "This trial was already answered; the first answer is kept.", code="already_answered"
+            )
         if participant.is_finished:
             raise Conflict("This session has ended.", code="session_ended")
         canonical = validate_answer(trial, answer)
@@ -140,7 +154,9 @@ def record_response(
                     trial=trial, answer=canonical, rt_ms=rt_ms, client=client, idempotency_key=key, receipt={}
                 )
         except IntegrityError:
-            raise Conflict("This trial was already answered; the first answer is kept.", code="already_answered") from None
+            raise Conflict(
+                "This trial was already answered; the first answer is kept.", code="already_answered"
+            ) from None
         done = progress(participant)
         finished = done["done"] == done["total"]
         if finished:

@@ -47,13 +47,20 @@ def demo(tmp_path_factory):
     port = free_port()
     setup = subprocess.run(
         [sys.executable, "manage.py", "demo", "--no-serve", "--addrport", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert setup.returncode == 0, setup.stderr
     assert (data / "secondlook.sqlite3").exists()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -76,7 +83,9 @@ def demo(tmp_path_factory):
 def browser():
     executable = shutil.which("chromium")
     if executable is None:
-        unavailable("SECONDLOOK_REQUIRE_BROWSER", "Debian's chromium is not installed (apt-get install chromium)")
+        unavailable(
+            "SECONDLOOK_REQUIRE_BROWSER", "Debian's chromium is not installed (apt-get install chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -25,7 +25,19 @@ def run_import(sources, max_pixels=1_000_000, name="set"):
 
 def write_image(path, mode="RGB", size=(20, 10), fmt="PNG", color=None, **save):
     path.parent.mkdir(parents=True, exist_ok=True)
-    color = color if color is not None else {"RGB": (10, 20, 30), "RGBA": (10, 20, 30, 0), "CMYK": (0, 50, 100, 0), "L": 77, "LA": (77, 0), "P": 3, "I;16": 40000}[mode]
+    color = (
+        color
+        if color is not None
+        else {
+            "RGB": (10, 20, 30),
+            "RGBA": (10, 20, 30, 0),
+            "CMYK": (0, 50, 100, 0),
+            "L": 77,
+            "LA": (77, 0),
+            "P": 3,
+            "I;16": 40000,
+        }[mode]
+    )
     PIL.Image.new(mode, size, color).save(path, format=fmt, **save)
     return path
 
@@ -78,7 +90,14 @@ def test_the_same_content_twice_is_one_image_reported_as_a_duplicate(tmp_path):
 
 @pytest.mark.parametrize(
     "mode, expected",
-    [("L", "L→RGB"), ("P", "P→RGB"), ("CMYK", "CMYK→RGB"), ("RGBA", "RGBA→RGB"), ("LA", "LA→RGB"), ("I;16", "I;16→RGB")],
+    [
+        ("L", "L→RGB"),
+        ("P", "P→RGB"),
+        ("CMYK", "CMYK→RGB"),
+        ("RGBA", "RGBA→RGB"),
+        ("LA", "LA→RGB"),
+        ("I;16", "I;16→RGB"),
+    ],
 )
 def test_non_rgb_images_convert_to_rgb_png_and_the_conversion_is_recorded(tmp_path, mode, expected):
     fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "I;16" else "PNG")

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from inference.labelsets import imagenet_1k
-from inference.models import Classifier, ImageSet, PreparationJob, Prediction
+from inference.models import Classifier, ImageSet, Prediction, PreparationJob
 from inference.samples import sample_sources
 from inference.services.classifiers import register_bundled
 from inference.services.images import import_sources

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
 from config.celery import app as celery_app
 from inference.labelsets import imagenet_1k
-from inference.models import ImageSet, PreparationJob, Prediction
+from inference.models import ImageSet, Prediction, PreparationJob
 from inference.samples import sample_sources
 from inference.services.classifiers import register_bundled
 from inference.services.images import import_sources
@@ -61,9 +60,28 @@ def worker(postgres, redis_url, tmp_path, settings):
     }
     log = (tmp_path / "worker.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default", "--pool", "solo",
-         "--without-mingle", "--without-gossip", "-l", "info", "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "gpu,default",
+            "--pool",
+            "solo",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "info",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     settings.SECONDLOOK_TASK_MODE = "celery"
     celery_app.conf.task_always_eager = False
@@ -117,4 +135,3 @@ def test_the_prepare_command_queues_the_job_and_follows_it_to_the_end(worker, ph
     call_command("prepare", image_set=photos.name, classifier=classifier.name, verbosity=0)
     assert "done (3/3)" in capsys.readouterr().out
     assert PreparationJob.objects.get().worker.endswith(f":{worker.pid}")
-

@@ -6,8 +6,8 @@ from rest_framework.test import APIClient
 
 from studies.models import Participant, Recruitment, Response, Study, Trial
 from studies.services import launch as lifecycle
-from tests.conftest import ParticipantClient
 from tests import factories
+from tests.conftest import ParticipantClient
 
 pytestmark = pytest.mark.django_db
 
@@ -300,7 +300,9 @@ def test_a_missing_or_bad_idempotency_key_is_400(participant, key):
 def test_answering_after_declining_consent_is_refused(participant, live_study):
     participant.enter()
     participant.consent(agree=False)
-    reply = participant.post("session/trials/1/response", {"answer": {"selected": ["none"]}, "rt_ms": 5, "key": "k" * 20})
+    reply = participant.post(
+        "session/trials/1/response", {"answer": {"selected": ["none"]}, "rt_ms": 5, "key": "k" * 20}
+    )
     assert reply.status_code == 404
 
 

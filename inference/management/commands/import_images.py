@@ -19,11 +19,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path", nargs="?", help="Folder or CSV manifest.")
         parser.add_argument("--samples", action="store_true", help="Import the bundled sample photos.")
-        parser.add_argument("--set", dest="set_name", help="Image set name (default: the folder's name, or 'samples').")
+        parser.add_argument(
+            "--set", dest="set_name", help="Image set name (default: the folder's name, or 'samples')."
+        )
         parser.add_argument("--label-set", default="imagenet-1k")
         parser.add_argument("--max-pixels", type=int, default=settings.SECONDLOOK_MAX_IMAGE_PIXELS)
 
-    def handle(self, *args, path=None, samples=False, set_name=None, label_set="imagenet-1k", max_pixels=None, **options):
+    def handle(
+        self,
+        *args,
+        path=None,
+        samples=False,
+        set_name=None,
+        label_set="imagenet-1k",
+        max_pixels=None,
+        **options,
+    ):
         if bool(path) == samples:
             raise CommandError("Give either a PATH or --samples.")
         try:
@@ -33,7 +44,9 @@ class Command(BaseCommand):
         name = set_name or ("samples" if samples else Path(path).stem)
         image_set, _ = ImageSet.objects.get_or_create(name=name)
         with tqdm(total=len(sources), unit="img", disable=options["verbosity"] < 1, file=self.stderr) as bar:
-            report = import_sources(sources, image_set, get_label_set(label_set), max_pixels, lambda _: bar.update())
+            report = import_sources(
+                sources, image_set, get_label_set(label_set), max_pixels, lambda _: bar.update()
+            )
         for name_, reason in report.rejected:
             self.stderr.write(f"  rejected {name_}: {reason}")
         self.stdout.write(f"Image set '{image_set.name}': {report.summary()}.")
