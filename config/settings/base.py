@@ -149,7 +149,8 @@ SECONDLOOK_MAX_IMAGE_PIXELS = env_int("SECONDLOOK_MAX_IMAGE_PIXELS", 40_000_000)
 SECONDLOOK_MAX_UPLOAD_BYTES = env_int("SECONDLOOK_MAX_UPLOAD_BYTES", 50_000_000)
 # Device for model work in workers ("cpu", "cuda", "cuda:1"); "auto" picks CUDA if present.
 SECONDLOOK_DEVICE = env_str("SECONDLOOK_DEVICE", "auto")
-SECONDLOOK_PREDICTION_BATCH = env_int("SECONDLOOK_PREDICTION_BATCH", 8)
+# 4 is the fastest batch on 2 CPU cores (bench/prepare_topk.py); raise it on a GPU.
+SECONDLOOK_PREDICTION_BATCH = env_int("SECONDLOOK_PREDICTION_BATCH", 4)
 
 LOGGING = {
     "version": 1,
