@@ -17,7 +17,6 @@ ends with `RESULT <name> <value> <unit>` lines.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import sys
 import time
@@ -29,27 +28,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inference.engine import load_bundled, load_model_inputs, load_rgb, stack_inputs, topk
+from inference.samples import sample_files
 
 IMAGE_COUNT = 64
 BATCH_SIZES = (1, 2, 4, 8, 16)
 SEARCH_REPEATS = 2
 REPEATS = 5
 K = 5
-SKIMAGE_PHOTOS = ("coffee.png", "chelsea.png", "astronaut.png", "rocket.jpg")
-
-
-def package_dir(package: str) -> Path:
-    # Located without importing: only the data files are needed.
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"{package} is not installed")
-    return Path(spec.submodule_search_locations[0])
 
 
 def image_paths() -> list[Path]:
-    foolbox = sorted((package_dir("foolbox") / "data").glob("imagenet_*.jpg"))
-    skimage = [package_dir("skimage") / "data" / name for name in SKIMAGE_PHOTOS]
-    return list(itertools.islice(itertools.cycle(foolbox + skimage), IMAGE_COUNT))
+    photos = [path for path, _, _ in sample_files()]
+    return list(itertools.islice(itertools.cycle(photos), IMAGE_COUNT))
 
 
 def seconds(run: Callable[[], object]) -> float:

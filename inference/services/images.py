@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 
 from inference.labelsets import LabelSet, UnknownLabel
 from inference.models import Image, ImageSet
+from inference.samples import sample_files
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 _EXIF_ORIENTATION = 0x0112
@@ -57,6 +58,11 @@ class ImportReport:
         return (
             f"{len(self.imported)} imported, {len(self.duplicates)} duplicates, {len(self.rejected)} rejected"
         )
+
+
+def sample_sources() -> list[Source]:
+    """The bundled sample photos (see inference.samples)."""
+    return [Source(*entry) for entry in sample_files()]
 
 
 def sources_from_path(path: Path) -> list[Source]:

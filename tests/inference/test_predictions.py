@@ -5,9 +5,8 @@ from django.core.management import CommandError, call_command
 
 from inference.labelsets import imagenet_1k
 from inference.models import Classifier, ImageSet, Prediction, PreparationJob
-from inference.samples import sample_sources
 from inference.services.classifiers import register_bundled
-from inference.services.images import import_sources
+from inference.services.images import import_sources, sample_sources
 from inference.services.jobs import request_predictions
 from inference.services.predictions import STORED_K, run_prediction_job
 

@@ -16,9 +16,8 @@ from django.db import connection
 from config.celery import app as celery_app
 from inference.labelsets import imagenet_1k
 from inference.models import ImageSet, Prediction, PreparationJob
-from inference.samples import sample_sources
 from inference.services.classifiers import register_bundled
-from inference.services.images import import_sources
+from inference.services.images import import_sources, sample_sources
 from inference.services.jobs import request_predictions
 from tests.requirements import unavailable
 

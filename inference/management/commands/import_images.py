@@ -6,8 +6,7 @@ from tqdm import tqdm
 
 from inference.labelsets import get_label_set
 from inference.models import ImageSet
-from inference.samples import sample_sources
-from inference.services.images import ImportSourceError, import_sources, sources_from_path
+from inference.services.images import ImportSourceError, import_sources, sample_sources, sources_from_path
 
 
 class Command(BaseCommand):

@@ -4,9 +4,8 @@ from django.core.management.base import BaseCommand
 
 from inference.labelsets import get_label_set
 from inference.models import ImageSet
-from inference.samples import sample_sources
 from inference.services.classifiers import register_bundled
-from inference.services.images import import_sources
+from inference.services.images import import_sources, sample_sources
 from studies.services.demo import ensure_admin, ensure_demo_study
 
 
