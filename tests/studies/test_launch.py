@@ -90,3 +90,35 @@ def test_the_admin_launch_action_reports_what_is_missing(db, tmp_path, django_us
     assert "have no predictions" in page.content.decode()
     study.refresh_from_db()
     assert study.status == Study.Status.DRAFT
+
+
+def test_the_status_endpoint_summarises_stimuli_and_participants(live_study):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    assert client.get(f"/api/v1/studies/{live_study.slug}/status").status_code == 403
+    client.force_login(factories.researcher())
+    status = client.get(f"/api/v1/studies/{live_study.slug}/status").json()
+    assert status["study"] == {"slug": "topk", "status": "live", "version": 1}
+    assert status["stimuli"] == {"images": 6, "predicted": 6}
+    assert status["participants"]["completed"] == 0 and status["responses"] == 0
+    assert client.get("/api/v1/studies/nope/status").status_code == 404
+
+
+def test_the_admin_prepare_action_reports_a_failed_job_with_its_reason(
+    db, tmp_path, django_user_model, django_capture_on_commit_callbacks
+):
+    study = factories.study(tmp_path, live=False)
+    Prediction.objects.all().delete()
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("boss", "", "pw"))
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(
+            "/admin/studies/study/", {"action": "prepare", "_selected_action": [study.pk]}, follow=True
+        )
+    assert "preparation job" in page.content.decode()
+    job = study.image_set.jobs.get()
+    job.refresh_from_db()
+    # The factory's classifier record names a sha256 that no weights file has.
+    assert job.status == "failed" and "not the recorded 000000000000" in job.message
+    assert Prediction.objects.count() == 0

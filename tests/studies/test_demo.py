@@ -1,0 +1,38 @@
+"""`manage.py demo` builds a live study from the bundled photos and classifier, and a
+second run reuses everything."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from inference.models import Classifier, Image, PreparationJob, Prediction
+from studies.models import Item, Study, StudyVersion
+
+pytestmark = pytest.mark.django_db
+
+
+def counts():
+    return {
+        model.__name__: model.objects.count()
+        for model in (User, Image, Classifier, PreparationJob, Prediction, Study, StudyVersion, Item)
+    }
+
+
+def test_the_demo_builds_a_live_study_and_running_it_twice_duplicates_nothing(settings, tmp_path, capsys):
+    settings.DATA_DIR = tmp_path
+    call_command("demo", no_serve=True)
+    first = capsys.readouterr().out
+    study = Study.objects.get(slug="demo-topk")
+    assert study.status == Study.Status.LIVE
+    assert study.current_version.items.count() == 24
+    assert "http://127.0.0.1:8000/s/demo-topk/" in first
+    password = (tmp_path / "demo-admin-password.txt").read_text().strip()
+    assert f"user admin, password {password}" in first
+    assert User.objects.get(username="admin").check_password(password)
+    before = counts()
+
+    call_command("demo", no_serve=True)
+    second = capsys.readouterr().out
+    assert counts() == before
+    assert f"password {password}" in second
+    assert "0 imported, 24 duplicates, 0 rejected" in second
