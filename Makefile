@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: install demo test test-sqlite bench lint chromium clean
+.PHONY: install demo test test-embedded bench lint chromium clean
 
 # The stamp names the requirements' hash: unchanged requirements skip pip entirely.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -24,6 +24,11 @@ chromium:
 
 test: $(STAMP) chromium
 	$(PY) -m pytest
+
+# The domain and API tests again on the embedded default (SQLite, in-process tasks), for
+# runs whose main pass used DATABASE_URL (CI runs both).
+test-embedded: $(STAMP)
+	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(PY) -m pytest -q tests/studies tests/inference
 
 bench: $(STAMP)
 	$(PY) bench/prepare_topk.py

@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from inference.models import Classifier, Image, PreparationJob, Prediction
+from inference.models import Classifier, Image, Prediction, PreparationJob
 from studies.models import Item, Study, StudyVersion
 
 pytestmark = pytest.mark.django_db
