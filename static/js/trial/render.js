@@ -188,7 +188,8 @@ export function topkSelectScreen(trial, { onSubmit, onWithdraw }) {
   const form = el(
     "form",
     { class: "answer-form", id: "answer-form", novalidate: true },
-    el("fieldset", {}, el("legend", { text: hint }), ...rows.map((r) => r.label)),
+    // The prompt above already says this; the legend stays for screen readers only.
+    el("fieldset", {}, el("legend", { class: "visually-hidden", text: hint }), ...rows.map((r) => r.label)),
     el("div", { class: "actions" }, submit),
     el("p", { class: "shortcut-hint", text: shortcuts }),
   );
