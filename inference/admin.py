@@ -1,7 +1,39 @@
+"""The researcher's view of images, classifiers and preparation: ask for a preparation,
+watch its progress (done / total, rate, time left, each failed image with its reason),
+and look at what was computed."""
+
+from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
-from inference.models import Classifier, Image, ImageSet, Prediction, PreparationJob
+from inference.models import (
+    AdversarialImage,
+    Classifier,
+    Embedding,
+    Explanation,
+    Image,
+    ImageSet,
+    JobError,
+    Prediction,
+    PreparationJob,
+    PrototypeSet,
+)
+from inference.params import canonical_params
+from inference.services.jobs import request_job
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """What workers compute: visible, never edited by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def thumbnail(path: str):
+    return format_html('<img src="{}" style="max-height:64px">', path) if path else "—"
 
 
 @admin.register(ImageSet)
@@ -16,10 +48,10 @@ class ImageSetAdmin(admin.ModelAdmin):
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ["thumbnail", "original_name", "true_label", "width", "height", "conversion"]
+    list_display = ["preview", "original_name", "true_label", "width", "height", "conversion"]
     search_fields = ["original_name", "true_label", "true_class", "sha256"]
     readonly_fields = [
-        "thumbnail",
+        "preview",
         "sha256",
         "file",
         "format",
@@ -35,39 +67,167 @@ class ImageAdmin(admin.ModelAdmin):
         return False
 
     @admin.display(description="image")
-    def thumbnail(self, image):
-        return format_html('<img src="{}" style="max-height:64px">', image.stimulus_path)
+    def preview(self, image):
+        return thumbnail(image.stimulus_path)
 
 
 @admin.register(Classifier)
 class ClassifierAdmin(admin.ModelAdmin):
     list_display = ["name", "source", "architecture", "short_sha256", "num_classes"]
-    readonly_fields = ["weights_sha256", "library_versions", "created_at"]
+    readonly_fields = [f.name for f in Classifier._meta.fields if f.name != "name"]
+
+    def has_add_permission(self, request):
+        # Registering loads and validates the weights, which needs torch: it is done by
+        # `manage.py register_classifier` on a machine with the weights, not by the web tier.
+        return False
 
     @admin.display(description="weights sha256")
     def short_sha256(self, classifier):
         return classifier.weights_sha256[:12]
 
 
+class JobRequestForm(forms.ModelForm):
+    params = forms.JSONField(
+        required=False,
+        initial=dict,
+        help_text='Parameters of this kind, e.g. {"k": 5} for predictions, '
+        '{"attack": "pgd", "eps": 4, "steps": 10} for adversarial images. Defaults fill the rest.',
+    )
+
+    class Meta:
+        model = PreparationJob
+        fields = ["kind", "image_set", "classifier", "params"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("classifier") and data.get("kind"):
+            try:
+                data["params"] = canonical_params(
+                    data["kind"], data.get("params") or {}, data["classifier"].num_classes
+                )
+            except ValueError as error:
+                self.add_error("params", str(error))
+        return data
+
+
+class JobErrorInline(admin.TabularInline):
+    model = JobError
+    fields = ["image_ref", "image", "message", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(PreparationJob)
 class PreparationJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "image_set", "classifier", "status", "progress", "message", "created_at"]
+    form = JobRequestForm
+    list_display = ["id", "kind", "image_set", "classifier", "status", "progress_bar", "rate", "time_left"]
     list_filter = ["status", "kind"]
-    readonly_fields = ["status", "total", "done", "message", "started_at", "finished_at"]
+    readonly_fields = [
+        "status",
+        "progress_bar",
+        "rate",
+        "time_left",
+        "message",
+        "worker",
+        "started_at",
+        "finished_at",
+        "params_key",
+    ]
+    inlines = [JobErrorInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (["kind", "image_set", "classifier", "params"] if obj else [])
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["kind", "image_set", "classifier", "params"]
+        return ["kind", "image_set", "classifier", "params", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        job = request_job(obj.kind, obj.image_set, obj.classifier, form.cleaned_data["params"])
+        # The admin redirects to this object; it may be an existing job for the same work.
+        obj.pk = job.pk
 
     @admin.display(description="progress")
-    def progress(self, job):
-        return f"{job.done}/{job.total}"
+    def progress_bar(self, job):
+        p = job.progress()
+        return format_html(
+            '<progress max="{}" value="{}"></progress> {}/{} ({} failed)',
+            max(p["total"], 1),
+            p["done"] + p["failed"],
+            p["done"],
+            p["total"],
+            p["failed"],
+        )
+
+    @admin.display(description="images/s")
+    def rate(self, job):
+        rate = job.progress()["rate"]
+        return f"{rate:.1f}" if rate else "—"
+
+    @admin.display(description="time left")
+    def time_left(self, job):
+        eta = job.progress()["eta_seconds"]
+        if job.is_finished or eta is None:
+            return "—"
+        minutes, seconds = divmod(int(eta), 60)
+        return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(ReadOnlyAdmin):
     list_display = ["image", "classifier", "top1", "created_at"]
     list_filter = ["classifier"]
     list_select_related = ["image", "classifier"]
-    readonly_fields = ["image", "classifier", "topk", "job"]
 
     @admin.display(description="top-1")
     def top1(self, prediction):
         top = prediction.topk[0]
         return f"{top['label']} ({top['prob']:.2f})"
+
+
+@admin.register(AdversarialImage)
+class AdversarialImageAdmin(ReadOnlyAdmin):
+    list_display = ["preview", "image", "classifier", "attack", "success", "linf", "l2", "top1"]
+    list_filter = ["classifier", "success"]
+
+    @admin.display(description="image")
+    def preview(self, adversarial):
+        return thumbnail(adversarial.stimulus_path)
+
+    @admin.display(description="attack")
+    def attack(self, adversarial):
+        return ", ".join(f"{k}={v}" for k, v in sorted(adversarial.params.items()))
+
+    @admin.display(description="prediction on the stored file")
+    def top1(self, adversarial):
+        top = adversarial.topk[0]
+        return f"{top['label']} ({top['prob']:.2f})"
+
+
+@admin.register(Explanation)
+class ExplanationAdmin(ReadOnlyAdmin):
+    list_display = ["preview", "image", "adversarial", "method", "target_class", "scale"]
+    list_filter = ["classifier", "method"]
+
+    @admin.display(description="overlay")
+    def preview(self, explanation):
+        return thumbnail(explanation.stimulus_path)
+
+
+@admin.register(Embedding)
+class EmbeddingAdmin(ReadOnlyAdmin):
+    list_display = ["image", "classifier", "layer", "dim"]
+    exclude = ["vector"]
+
+
+@admin.register(PrototypeSet)
+class PrototypeSetAdmin(ReadOnlyAdmin):
+    list_display = ["class_id", "image_set", "classifier", "method", "created_at"]
+    list_filter = ["method", "classifier"]

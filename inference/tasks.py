@@ -1,8 +1,6 @@
-"""Celery tasks of the inference app: thin wrappers that take ids and call services.
-
-The services import torch; they are imported inside the task bodies so that the web
-tier, which imports this module to send tasks, never does.
-"""
+"""Celery tasks of the inference app: thin wrappers that take ids and call the worker-side
+preparation code, imported inside the task bodies so that the web tier, which imports
+this module to send tasks, never imports torch."""
 
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
@@ -12,11 +10,13 @@ from django.db import InterfaceError, OperationalError
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
-class JobTask(Task):
-    """Base for tasks that work on a PreparationJob row given as the first argument.
+class BatchTask(Task):
+    """Base for tasks that work on a JobBatch row given as the first argument.
 
-    Retries transient errors with exponential back-off; when a task fails for good, the
-    job row says so, so that no job stays 'running' forever."""
+    Retries transient errors with exponential back-off. acks_late (settings) means a
+    worker killed mid-batch leaves the message to be redelivered, and the batch skips
+    what it already stored. When a task fails for good, the job row says so, so that no
+    job stays 'running' forever."""
 
     autoretry_for = TRANSIENT_ERRORS
     retry_backoff = 2
@@ -25,15 +25,15 @@ class JobTask(Task):
     max_retries = 5
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        from inference.models import PreparationJob
+        from inference.models import JobBatch
 
-        job = PreparationJob.objects.filter(pk=args[0]).first() if args else None
-        if job and not job.is_finished:
-            job.mark_failed(f"{type(exc).__name__}: {exc}")
+        batch = JobBatch.objects.select_related("job").filter(pk=args[0]).first() if args else None
+        if batch and not batch.job.is_finished:
+            batch.job.mark_failed(f"batch {batch.index} failed: {type(exc).__name__}: {exc}")
 
 
-@shared_task(base=JobTask, bind=True)
-def compute_predictions(self, job_id: int) -> str:
-    from inference.services.predictions import run_prediction_job
+@shared_task(base=BatchTask, bind=True)
+def run_batch(self, batch_id: int) -> str:
+    from inference.preparation.runner import run_batch as run
 
-    return run_prediction_job(job_id).status
+    return run(batch_id).status

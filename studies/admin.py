@@ -8,7 +8,8 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from inference.services.jobs import request_predictions
+from inference.models import PreparationJob
+from inference.services.jobs import request_job
 from studies.models import AuditLog, Participant, Response, Study, StudyVersion, Trial
 from studies.services import launch as lifecycle
 from studies.services.errors import ServiceError
@@ -79,7 +80,9 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.action(description="Prepare stimuli (compute top-k predictions)")
     def prepare(self, request, queryset):
         for study in queryset:
-            job = request_predictions(study.image_set, study.classifier, k=study.k)
+            job = request_job(
+                PreparationJob.Kind.PREDICTIONS, study.image_set, study.classifier, {"k": study.k}
+            )
             self.message_user(request, f"{study}: preparation job {job.pk} is {job.status}.")
 
     def _lifecycle(self, request, queryset, move, verb):

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Worker-side modules: only Celery workers and the embedded in-process runner load them.
-WORKER_SIDE = ("inference.engine", "inference.services.predictions")
+WORKER_SIDE = ("inference.engine", "inference.preparation")
 
 PROBE = """
 import importlib, pkgutil, sys

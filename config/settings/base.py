@@ -149,8 +149,12 @@ SECONDLOOK_MAX_IMAGE_PIXELS = env_int("SECONDLOOK_MAX_IMAGE_PIXELS", 40_000_000)
 SECONDLOOK_MAX_UPLOAD_BYTES = env_int("SECONDLOOK_MAX_UPLOAD_BYTES", 50_000_000)
 # Device for model work in workers ("cpu", "cuda", "cuda:1"); "auto" picks CUDA if present.
 SECONDLOOK_DEVICE = env_str("SECONDLOOK_DEVICE", "auto")
-# 4 is the fastest batch on 2 CPU cores (bench/prepare_topk.py); raise it on a GPU.
-SECONDLOOK_PREDICTION_BATCH = env_int("SECONDLOOK_PREDICTION_BATCH", 4)
+# Images per task: the unit of progress, retry and idempotency.
+SECONDLOOK_PREPARATION_BATCH = env_int("SECONDLOOK_PREPARATION_BATCH", 32)
+# Images per model call inside a task: 4 is the fastest on 2 CPU cores (bench/); on CUDA a
+# larger batch pays, and an out-of-memory error halves it instead of failing.
+SECONDLOOK_MODEL_BATCH = env_int("SECONDLOOK_MODEL_BATCH", 4)
+SECONDLOOK_MODEL_BATCH_CUDA = env_int("SECONDLOOK_MODEL_BATCH_CUDA", 64)
 
 LOGGING = {
     "version": 1,

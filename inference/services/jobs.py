@@ -1,47 +1,89 @@
-"""Asking for preparation work. Web-tier safe: it only writes rows and sends task ids."""
+"""Asking for preparation work. Web-tier safe: it writes rows and sends task ids.
 
+Invariants:
+- The same work (kind, image set, classifier, canonical parameters) is never queued
+  twice: an unfinished job for it is returned instead, and so is the last finished one
+  when nothing is missing.
+- A job's images are split into batches when it is created; each batch is one task, and
+  the tasks are sent only after the transaction commits, so a worker never looks for a
+  row it cannot see.
+"""
+
+import hashlib
+import json
+
+from django.conf import settings
 from django.db import transaction
 
-from inference.models import Classifier, ImageSet, Prediction, PreparationJob
+from inference.models import Classifier, ImageSet, JobBatch, PreparationJob
+from inference.params import canonical_params
 
 
-def prediction_job(image_set: ImageSet, classifier: Classifier, k: int = 5) -> PreparationJob:
-    """The job that computes top-k predictions for every image of the set: the unfinished
-    one if there is one, the last finished one if nothing is missing, else a new one. The
-    same work is never queued twice."""
+def params_key(kind: str, params: dict) -> str:
+    text = json.dumps({"kind": kind, **params}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def request_job(
+    kind: str, image_set: ImageSet, classifier: Classifier, params: dict | None = None, dispatch: bool = True
+) -> PreparationJob:
+    """The job for this work, created and sent to the workers if needed.
+
+    Raises ValueError naming the bad parameter when params are invalid. With
+    dispatch=False the caller runs the batches itself (the in-process runner of
+    `manage.py prepare`, which shows a progress bar)."""
+    params = canonical_params(kind, params or {}, num_classes=classifier.num_classes)
+    key = params_key(kind, params)
     with transaction.atomic():
         jobs = PreparationJob.objects.select_for_update().filter(
-            kind=PreparationJob.Kind.PREDICTIONS, image_set=image_set, classifier=classifier, k=k
+            kind=kind, image_set=image_set, classifier=classifier, params_key=key
         )
         job = jobs.filter(status__in=[PreparationJob.Status.PENDING, PreparationJob.Status.RUNNING]).first()
-        if job is None and not _missing_predictions(image_set, classifier, k):
-            job = jobs.filter(status=PreparationJob.Status.DONE).first()
         if job is None:
-            job = PreparationJob.objects.create(
-                kind=PreparationJob.Kind.PREDICTIONS,
-                image_set=image_set,
-                classifier=classifier,
-                k=k,
-                total=image_set.images.count(),
-            )
+            job = jobs.filter(status=PreparationJob.Status.DONE).first()
+            if job is not None and set(_image_ids(image_set)) != set(_planned_ids(job)):
+                job = None  # images were added since: new work
+        if job is None:
+            job = _create(kind, image_set, classifier, params, key)
+        pending = list(job.batches.filter(status=JobBatch.Status.PENDING).values_list("id", flat=True))
+        if dispatch and pending and job.status == PreparationJob.Status.PENDING:
+            # Sent again for a pending job too: if the first messages were lost (broker
+            # down), this is how the work gets going; batches are idempotent.
+            transaction.on_commit(lambda: _send(pending))
     return job
 
 
-def _missing_predictions(image_set: ImageSet, classifier: Classifier, k: int) -> bool:
-    predicted = Prediction.objects.filter(classifier=classifier, image__in=image_set.images.all())
-    complete = [p for p in predicted.only("topk") if len(p.topk) >= k]
-    return len(complete) < image_set.images.count()
+def _image_ids(image_set: ImageSet) -> list[int]:
+    return list(image_set.images.order_by("id").values_list("id", flat=True))
 
 
-def request_predictions(image_set: ImageSet, classifier: Classifier, k: int = 5) -> PreparationJob:
-    """prediction_job(), sent to the workers (in the embedded mode: run in this process).
+def _planned_ids(job: PreparationJob) -> list[int]:
+    return [image_id for ids in job.batches.values_list("image_ids", flat=True) for image_id in ids]
 
-    A pending job is sent again too: if the first message was lost (broker down), this
-    is how the work gets going, and the task is idempotent."""
-    from inference.tasks import compute_predictions
 
-    job = prediction_job(image_set, classifier, k)
-    if job.status == PreparationJob.Status.PENDING:
-        transaction.on_commit(lambda: compute_predictions.delay(job.id))
-    job.refresh_from_db()
+def _create(kind, image_set, classifier, params, key) -> PreparationJob:
+    ids = _image_ids(image_set)
+    batch_size = settings.SECONDLOOK_PREPARATION_BATCH
+    job = PreparationJob.objects.create(
+        kind=kind,
+        image_set=image_set,
+        classifier=classifier,
+        params=params,
+        params_key=key,
+        batch_size=batch_size,
+        total=len(ids),
+    )
+    if not ids:
+        job.mark_done()
+    JobBatch.objects.bulk_create(
+        JobBatch(job=job, index=index, image_ids=ids[start : start + batch_size])
+        for index, start in enumerate(range(0, len(ids), batch_size))
+    )
     return job
+
+
+def _send(batch_ids: list[int]) -> None:
+    from inference.tasks import run_batch
+
+    for batch_id in batch_ids:
+        run_batch.delay(batch_id)

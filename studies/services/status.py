@@ -21,14 +21,7 @@ def summary(study: Study) -> dict:
             "predicted": Prediction.objects.filter(classifier=study.classifier, image__in=images).count(),
         },
         "jobs": [
-            {
-                "id": job.id,
-                "kind": job.kind,
-                "status": job.status,
-                "done": job.done,
-                "total": job.total,
-                "message": job.message,
-            }
+            {"id": job.id, "kind": job.kind, "status": job.status, "message": job.message, **job.progress()}
             for job in jobs[:10]
         ],
         "participants": {status: participants.get(status, 0) for status in Participant.Status.values},

@@ -4,22 +4,24 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from inference.labelsets import imagenet_1k
-from inference.models import Classifier, ImageSet, Prediction, PreparationJob
+from inference.models import Classifier, ImageSet, JobBatch, Prediction, PreparationJob
+from inference.preparation.handlers.predictions import STORED_K
+from inference.preparation.runner import run_batch
 from inference.services.classifiers import register_bundled
 from inference.services.images import import_sources, sample_sources
-from inference.services.jobs import request_predictions
-from inference.services.predictions import STORED_K, run_prediction_job
+from inference.services.jobs import request_job
 
 pytestmark = pytest.mark.django_db
+PREDICTIONS = PreparationJob.Kind.PREDICTIONS
 
 
 @pytest.fixture
 def request_now(django_capture_on_commit_callbacks):
-    """request_predictions() with its on-commit dispatch run, as after a real commit."""
+    """request_job() with its on-commit dispatch run, as after a real commit."""
 
     def request(*args, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
-            job = request_predictions(*args, **kwargs)
+            job = request_job(PREDICTIONS, *args, **kwargs)
         job.refresh_from_db()
         return job
 
@@ -46,8 +48,9 @@ def test_the_bundled_classifier_is_registered_with_its_weights_hash_and_preproce
 
 def test_a_prediction_job_stores_one_top_k_row_per_image_with_real_predictions(photos, request_now):
     classifier = register_bundled()
-    job = request_now(photos, classifier, k=5)
-    assert job.status == PreparationJob.Status.DONE and (job.done, job.total) == (3, 3)
+    job = request_now(photos, classifier, {"k": 5})
+    assert job.status == PreparationJob.Status.DONE
+    assert job.progress()["done"] == job.total == 3
     coffee = Prediction.objects.get(image__original_name="skimage/coffee.png")
     assert len(coffee.topk) == STORED_K
     top = coffee.topk[0]
@@ -61,24 +64,36 @@ def test_a_prediction_job_stores_one_top_k_row_per_image_with_real_predictions(p
 
 def test_recomputing_is_a_no_op(photos, request_now):
     classifier = register_bundled()
-    first = request_now(photos, classifier)
+    first = request_now(photos, classifier, {"k": 5})
     before = list(Prediction.objects.order_by("id").values_list("id", "topk", "created_at"))
-    again = request_now(photos, classifier)
+    again = request_now(photos, classifier, {"k": 5})
     assert again.pk == first.pk
-    run_prediction_job(first.pk)
+    for batch in first.batches.all():
+        run_batch(batch.pk)
     assert list(Prediction.objects.order_by("id").values_list("id", "topk", "created_at")) == before
     assert PreparationJob.objects.count() == 1
 
 
-def test_an_interrupted_job_computes_only_what_is_missing(photos, request_now):
+def test_a_job_started_twice_is_one_job(photos):
     classifier = register_bundled()
-    job = request_now(photos, classifier)
+    first = request_job(PREDICTIONS, photos, classifier, {"k": 5}, dispatch=False)
+    second = request_job(PREDICTIONS, photos, classifier, {"k": 5}, dispatch=False)
+    assert first.pk == second.pk and PreparationJob.objects.count() == 1
+    assert JobBatch.objects.count() == 1
+
+
+def test_a_batch_interrupted_half_way_computes_only_what_is_missing(photos, request_now):
+    classifier = register_bundled()
+    job = request_now(photos, classifier, {"k": 5})
     kept = Prediction.objects.exclude(image__original_name="skimage/coffee.png")
     kept_rows = list(kept.order_by("id").values_list("id", "created_at"))
+    # As if the worker died after storing two of three rows: the message is redelivered.
     Prediction.objects.filter(image__original_name="skimage/coffee.png").delete()
     PreparationJob.objects.filter(pk=job.pk).update(status=PreparationJob.Status.RUNNING)
-    job = run_prediction_job(job.pk)
-    assert job.status == PreparationJob.Status.DONE and job.done == 3
+    job.batches.update(status=JobBatch.Status.RUNNING)
+    run_batch(job.batches.get().pk)
+    job.refresh_from_db()
+    assert job.status == PreparationJob.Status.DONE and job.progress()["done"] == 3
     assert list(kept.order_by("id").values_list("id", "created_at")) == kept_rows
     assert Prediction.objects.count() == 3
 
@@ -86,26 +101,45 @@ def test_an_interrupted_job_computes_only_what_is_missing(photos, request_now):
 def test_weights_that_no_longer_match_the_record_fail_the_job_with_the_reason(photos, request_now):
     classifier = register_bundled()
     Classifier.objects.filter(pk=classifier.pk).update(weights_sha256="f" * 64)
-    job = request_now(photos, classifier)
+    classifier.refresh_from_db()
+    job = request_now(photos, classifier, {"k": 5})
     assert job.status == PreparationJob.Status.FAILED
     assert "not the recorded ffffffffffff" in job.message
     assert Prediction.objects.count() == 0
 
 
-def test_a_stored_image_that_went_missing_fails_the_job_and_names_it(photos, request_now):
+def test_an_image_that_vanished_is_recorded_and_the_others_are_still_done(photos, request_now):
     classifier = register_bundled()
-    image = photos.images.get(original_name="skimage/coffee.png")
-    image.file.storage.delete(image.file.name)
-    job = request_now(photos, classifier)
-    assert job.status == PreparationJob.Status.FAILED
-    assert image.sha256[:12] in job.message
+    coffee = photos.images.get(original_name="skimage/coffee.png")
+    coffee.file.storage.delete(coffee.file.name)
+    cat = photos.images.get(original_name="skimage/chelsea.png")
+    cat_id = cat.pk
+    job = request_job(PREDICTIONS, photos, classifier, {"k": 5}, dispatch=False)
+    cat.delete()  # deleted between the request and the work
+    job = request_now(photos, classifier, {"k": 5})
+    assert job.status == PreparationJob.Status.DONE
+    assert job.progress() | {"rate": None, "eta_seconds": None} == {
+        "done": 1,
+        "failed": 2,
+        "total": 3,
+        "rate": None,
+        "eta_seconds": None,
+    }
+    errors = {error.image_ref: error.message for error in job.errors.all()}
+    assert "cannot read the stored image file" in errors[coffee.pk]
+    assert "deleted before it was prepared" in errors[cat_id]
+    assert Prediction.objects.count() == 1
 
 
 def test_the_prepare_command_runs_in_process_and_reports(photos, capsys):
     classifier = register_bundled()
     call_command("prepare", image_set="photos", classifier=classifier.name, verbosity=0)
-    assert "done (3/3)" in capsys.readouterr().out
+    assert "done (3/3, 0 failed)" in capsys.readouterr().out
     with pytest.raises(CommandError, match="Give --study"):
         call_command("prepare", image_set="nope", classifier=classifier.name, verbosity=0)
     with pytest.raises(CommandError, match="No study"):
         call_command("prepare", study="nope", verbosity=0)
+    with pytest.raises(CommandError, match="k must be a whole number from 1 to 10"):
+        call_command("prepare", image_set="photos", classifier=classifier.name, k=11, verbosity=0)
+    with pytest.raises(CommandError, match="not valid JSON"):
+        call_command("prepare", image_set="photos", classifier=classifier.name, params="{", verbosity=0)

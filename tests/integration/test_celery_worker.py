@@ -18,7 +18,7 @@ from inference.labelsets import imagenet_1k
 from inference.models import ImageSet, Prediction, PreparationJob
 from inference.services.classifiers import register_bundled
 from inference.services.images import import_sources, sample_sources
-from inference.services.jobs import request_predictions
+from inference.services.jobs import request_job
 from tests.requirements import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +117,7 @@ def photos():
 
 def test_a_celery_worker_process_computes_the_predictions_on_postgres(worker, photos):
     assert connection.vendor == "postgresql"
-    job = wait_for(request_predictions(photos, register_bundled(), k=5))
+    job = wait_for(request_job(PreparationJob.Kind.PREDICTIONS, photos, register_bundled(), {"k": 5}))
     assert job.status == PreparationJob.Status.DONE, job.message
     assert job.worker.endswith(f":{worker.pid}"), job.worker
     assert Prediction.objects.filter(job=job).count() == 3
@@ -125,12 +125,12 @@ def test_a_celery_worker_process_computes_the_predictions_on_postgres(worker, ph
     assert coffee.topk[0]["label"] == "espresso"
 
     # Asking again is a no-op: no new job, no new rows.
-    again = request_predictions(photos, register_bundled(), k=5)
+    again = request_job(PreparationJob.Kind.PREDICTIONS, photos, register_bundled(), {"k": 5})
     assert again.pk == job.pk and Prediction.objects.count() == 3
 
 
 def test_the_prepare_command_queues_the_job_and_follows_it_to_the_end(worker, photos, capsys):
     classifier = register_bundled()
     call_command("prepare", image_set=photos.name, classifier=classifier.name, verbosity=0)
-    assert "done (3/3)" in capsys.readouterr().out
+    assert "done (3/3, 0 failed)" in capsys.readouterr().out
     assert PreparationJob.objects.get().worker.endswith(f":{worker.pid}")

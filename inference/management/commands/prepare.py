@@ -1,3 +1,4 @@
+import json
 import time
 
 from django.conf import settings
@@ -5,33 +6,44 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from inference.models import Classifier, ImageSet, PreparationJob
-from inference.services.jobs import prediction_job, request_predictions
+from inference.services.jobs import request_job
 
 
 class Command(BaseCommand):
     help = (
-        "Compute what a study (or an image set under a classifier) needs: top-k predictions. "
-        "Runs in-process in the embedded mode; otherwise queues the work for Celery workers "
-        "and follows its progress."
+        "Compute stimuli for a study, or one kind of preparation for an image set under a "
+        "classifier. Runs in-process in the embedded mode; otherwise queues batches for "
+        "Celery workers and follows the job's progress."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--study", help="Slug of the study to prepare.")
+        parser.add_argument("--study", help="Slug of the study to prepare (its top-k predictions).")
         parser.add_argument("--image-set", help="Image set name (with --classifier).")
         parser.add_argument("--classifier", help="Classifier name (with --image-set).")
-        parser.add_argument("-k", type=int, default=5)
+        parser.add_argument("--kind", default="predictions", choices=PreparationJob.Kind.values)
+        parser.add_argument("--params", default="{}", help='JSON, e.g. \'{"attack": "pgd", "eps": 4}\'')
+        parser.add_argument("-k", type=int, default=5, help="Top-k (kind predictions).")
         parser.add_argument("--no-wait", action="store_true", help="Queue the job and return.")
 
     def handle(self, *args, **options):
-        image_set, classifier, k = self._target(options)
+        image_set, classifier, kind, params = self._target(options)
         show = options["verbosity"] >= 1
-        if settings.SECONDLOOK_TASK_MODE == "in-process":
-            job = self._run_here(prediction_job(image_set, classifier, k), show)
-        else:
-            job = request_predictions(image_set, classifier, k=k)
-            if not options["no_wait"]:
-                job = self._follow(job, show)
-        self.stdout.write(f"Job {job.pk}: {job.status} ({job.done}/{job.total}) {job.message}".rstrip())
+        in_process = settings.SECONDLOOK_TASK_MODE == "in-process"
+        try:
+            job = request_job(kind, image_set, classifier, params, dispatch=not in_process)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        if in_process:
+            job = self._run_here(job, show)
+        elif not options["no_wait"]:
+            job = self._follow(job, show)
+        progress = job.progress()
+        self.stdout.write(
+            f"Job {job.pk}: {job.status} ({progress['done']}/{progress['total']}, "
+            f"{progress['failed']} failed) {job.message}".rstrip()
+        )
+        for error in job.errors.all()[:20]:
+            self.stderr.write(f"  image {error.image_ref}: {error.message}")
         if job.status == PreparationJob.Status.FAILED:
             raise CommandError(f"Preparation failed: {job.message}")
 
@@ -42,28 +54,40 @@ class Command(BaseCommand):
             study = Study.objects.filter(slug=options["study"]).first()
             if study is None:
                 raise CommandError(f"No study with slug {options['study']!r}.")
-            return study.image_set, study.classifier, study.k
+            return study.image_set, study.classifier, PreparationJob.Kind.PREDICTIONS, {"k": study.k}
         try:
-            return (
-                ImageSet.objects.get(name=options["image_set"]),
-                Classifier.objects.get(name=options["classifier"]),
-                options["k"],
-            )
+            image_set = ImageSet.objects.get(name=options["image_set"])
+            classifier = Classifier.objects.get(name=options["classifier"])
         except (ImageSet.DoesNotExist, Classifier.DoesNotExist):
             raise CommandError("Give --study, or an existing --image-set and --classifier.") from None
+        try:
+            params = json.loads(options["params"])
+        except json.JSONDecodeError as error:
+            raise CommandError(f"--params is not valid JSON: {error}") from None
+        if options["kind"] == PreparationJob.Kind.PREDICTIONS:
+            params.setdefault("k", options["k"])
+        return image_set, classifier, options["kind"], params
 
     def _run_here(self, job: PreparationJob, show: bool) -> PreparationJob:
         # The embedded default's in-process runner: the model loads in this process.
-        from inference.services.predictions import run_prediction_job
+        from inference.preparation.runner import run_job_here
 
-        with tqdm(total=job.total, unit="img", disable=not show, file=self.stderr) as bar:
-            return run_prediction_job(job.pk, on_batch=bar.update)
+        progress = job.progress()
+        with tqdm(
+            total=job.total,
+            initial=progress["done"] + progress["failed"],
+            unit="img",
+            disable=not show,
+            file=self.stderr,
+        ) as bar:
+            return run_job_here(job, on_progress=bar.update)
 
     def _follow(self, job: PreparationJob, show: bool) -> PreparationJob:
         with tqdm(total=job.total, unit="img", disable=not show, file=self.stderr) as bar:
             while True:
                 job.refresh_from_db()
-                bar.total, bar.n = job.total, job.done
+                progress = job.progress()
+                bar.n = progress["done"] + progress["failed"]
                 bar.refresh()
                 if job.is_finished:
                     return job

@@ -1,0 +1,26 @@
+"""Images, classifiers and what workers compute from them.
+
+The web tier reads these rows; only workers (and the embedded in-process runner) write
+what models compute, so nothing here imports torch.
+"""
+
+from .classifiers import Classifier
+from .features import Embedding, PrototypeSet
+from .images import Image, ImageSet
+from .jobs import JobBatch, JobError, PreparationJob
+from .stimuli import AdversarialImage, Explanation, ModelInput, Prediction
+
+__all__ = [
+    "AdversarialImage",
+    "Classifier",
+    "Embedding",
+    "Explanation",
+    "Image",
+    "ImageSet",
+    "JobBatch",
+    "JobError",
+    "ModelInput",
+    "Prediction",
+    "PreparationJob",
+    "PrototypeSet",
+]
