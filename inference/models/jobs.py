@@ -22,6 +22,7 @@ class PreparationJob(models.Model):
         EXPLANATIONS = "explanations", "Explanation maps"
         FEATURES = "features", "Penultimate-layer features"
         PROTOTYPES = "prototypes", "Prototypes and criticisms per class"
+        BIAS = "bias", "Other classes' images closest to a class by perturbation"
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -34,6 +34,7 @@ HANDLERS = {
     PreparationJob.Kind.EXPLANATIONS: "inference.preparation.handlers.explanations",
     PreparationJob.Kind.FEATURES: "inference.preparation.handlers.features",
     PreparationJob.Kind.PROTOTYPES: "inference.preparation.handlers.prototypes",
+    PreparationJob.Kind.BIAS: "inference.preparation.handlers.bias",
 }
 
 

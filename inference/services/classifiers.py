@@ -1,29 +1,64 @@
 """Registering classifiers: a record of exactly which weights and preprocessing a study's
-predictions came from, so that every stimulus can be traced and recomputed."""
+stimuli came from, so that every stimulus can be traced and recomputed.
 
+Registration loads the model once and checks it (the file exists and is a checkpoint,
+its state dict fits the architecture, its output size matches the label set), so that a
+bad classifier is refused here, with the reason, and never fails a job later. It imports
+the engine (torch): it runs from commands and workers, never from a view."""
+
+from inference.labelsets import get_label_set
 from inference.models import Classifier
 
 BUNDLED_NAME = "efficientnet-lite0"
 
 
-def register_bundled() -> Classifier:
-    """The bundled EfficientNet-Lite0 record, created on first use.
+class RegistrationError(ValueError):
+    pass
 
-    Hashing the weights file needs no model, but the description lives in the engine,
-    which imports torch: this is called from commands and workers, never from a view.
-    """
+
+def register_bundled() -> Classifier:
+    """The bundled EfficientNet-Lite0 record, created on first use (hashing only: the
+    bundled weights are known to fit)."""
     from inference.engine import describe_bundled
 
-    description = describe_bundled()
+    return _save(BUNDLED_NAME, {**describe_bundled(), "weights_path": "", "class_names": None}, "imagenet-1k")
+
+
+def register(
+    name: str,
+    source: str,
+    architecture: str,
+    weights_path: str = "",
+    preprocessing: dict | None = None,
+    label_set: str = "imagenet-1k",
+) -> Classifier:
+    """Load, check and record a classifier. label_set "custom" takes the model's own class
+    names (torchvision and timm models name theirs); raises RegistrationError saying why."""
+    from inference import engine
+
+    expected = None if label_set == "custom" else len(get_label_set(label_set))
+    try:
+        description = engine.describe(source, architecture, weights_path or None, preprocessing, expected)
+    except engine.ClassifierLoadError as error:
+        raise RegistrationError(str(error)) from None
+    if label_set == "custom" and not description["class_names"]:
+        raise RegistrationError(
+            f"{architecture} does not name its classes; register it with a label set such as imagenet-1k"
+        )
+    return _save(name, description, label_set)
+
+
+def _save(name: str, description: dict, label_set: str) -> Classifier:
     classifier, _ = Classifier.objects.update_or_create(
-        name=BUNDLED_NAME,
+        name=name,
         defaults={
-            "source": Classifier.Source.BUNDLED,
+            "source": description["source"],
             "architecture": description["architecture"],
             "weights_path": description["weights_path"],
             "weights_sha256": description["weights_sha256"],
             "preprocessing": description["preprocessing"],
-            "label_set": "imagenet-1k",
+            "label_set": label_set,
+            "class_names": description["class_names"] if label_set == "custom" else None,
             "num_classes": description["num_classes"],
             "library_versions": description["library_versions"],
         },

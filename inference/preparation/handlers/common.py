@@ -55,3 +55,38 @@ def store(data: bytes, folder: str, extension: str = "png") -> tuple[str, str]:
     if not default_storage.exists(name):
         name = default_storage.save(name, ContentFile(data))
     return name, digest
+
+
+def load_png_inputs(files) -> torch.Tensor:
+    """Stored 8-bit PNGs back as model inputs [n,3,H,W] in [0,1], exactly k/255."""
+    arrays = []
+    for stored in files:
+        with stored.open("rb") as handle:
+            arrays.append(np.asarray(PIL.Image.open(handle).convert("RGB")))
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255
+
+
+def ensure_model_inputs(classifier, images: list[Image], inputs: torch.Tensor) -> None:
+    """Store each image as the classifier sees it: the clean stimulus that adversarial and
+    explanation stimuli are compared with, pixel for pixel."""
+    from inference.models import ModelInput
+
+    have = set(
+        ModelInput.objects.filter(classifier=classifier, image__in=images).values_list("image_id", flat=True)
+    )
+    rows = []
+    for image, pixels in zip(images, to_uint8_hwc(inputs), strict=True):
+        if image.pk in have:
+            continue
+        name, digest = store(png_bytes(pixels), "model-inputs")
+        rows.append(
+            ModelInput(
+                image=image,
+                classifier=classifier,
+                file=name,
+                sha256=digest,
+                width=pixels.shape[1],
+                height=pixels.shape[0],
+            )
+        )
+    ModelInput.objects.bulk_create(rows, ignore_conflicts=True)
