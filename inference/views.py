@@ -1,21 +1,37 @@
 from django.http import FileResponse, Http404
 from django.views.decorators.http import require_GET
 
-from inference.models import Image
+from inference.models import AdversarialImage, Explanation, Image, ModelInput
+
+
+def _stored_file(sha256: str, extension: str):
+    """The stored file whose content has this sha256: an imported image, a model input,
+    an adversarial image or an explanation overlay."""
+    image = Image.objects.filter(sha256=sha256).first()
+    if image is not None:
+        return image.file if image.extension == extension else None
+    if extension != "png":
+        return None
+    for model in (ModelInput, AdversarialImage):
+        row = model.objects.filter(sha256=sha256).first()
+        if row is not None:
+            return row.file
+    explanation = Explanation.objects.filter(overlay_sha256=sha256).first()
+    return explanation.overlay if explanation is not None else None
 
 
 @require_GET
 def stimulus(request, sha256: str, extension: str):
     """An image file by content hash. The URL can never point at other bytes, so the
     browser may cache it forever; participant pages check the hash after loading."""
-    image = Image.objects.filter(sha256=sha256).first()
-    if image is None or image.extension != extension:
+    stored = _stored_file(sha256, extension)
+    if stored is None:
         raise Http404("No such stimulus.")
     try:
-        handle = image.file.open("rb")
+        handle = stored.open("rb")
     except FileNotFoundError:
         raise Http404("No such stimulus.") from None
-    response = FileResponse(handle, content_type=f"image/{'jpeg' if extension == 'jpg' else 'png'}")
+    response = FileResponse(handle, content_type="image/jpeg" if extension == "jpg" else "image/png")
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -172,3 +172,20 @@ def test_the_bias_audit_ranks_other_classes_images_by_the_budget_that_reaches_th
 def test_the_adversarial_key_of_an_explanation_job_matches_the_adversarial_job(photos, prepare):
     job = prepare(Kind.ADVERSARIAL, photos, PGD)
     assert job.params_key == params_key(Kind.ADVERSARIAL, job.params)
+
+
+def test_every_prepared_stimulus_is_served_by_its_content_hash(photos, prepare, client):
+    import hashlib
+
+    prepare(Kind.ADVERSARIAL, photos, {"attack": "fgsm", "eps": 4})
+    prepare(Kind.EXPLANATIONS, photos, {"method": "gradient"})
+    paths = [row.stimulus_path for row in ModelInput.objects.all()]
+    paths += [row.stimulus_path for row in AdversarialImage.objects.all()]
+    paths += [row.stimulus_path for row in Explanation.objects.all()]
+    assert len(paths) == 9
+    for path in paths:
+        reply = client.get(path)
+        assert reply.status_code == 200 and reply["Cache-Control"].endswith("immutable")
+        body = b"".join(reply.streaming_content)
+        assert hashlib.sha256(body).hexdigest() == path.split("/")[-1].split(".")[0]
+    assert client.get("/stimuli/" + "0" * 64 + ".png").status_code == 404
