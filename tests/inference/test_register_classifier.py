@@ -1,11 +1,13 @@
 """Researchers register their own classifiers: checked when registered, used by jobs."""
 
+import hashlib
+
 import pytest
 import torch
 import torchvision
 from django.core.management import CommandError, call_command
 
-from inference.models import Classifier, PreparationJob, Prediction
+from inference.models import Classifier, Prediction, PreparationJob
 from inference.preparation.runner import run_job_here
 from inference.services.jobs import request_job
 from tests import factories
@@ -29,9 +31,8 @@ def test_a_torchvision_model_with_local_weights_registers_and_predicts(resnet18_
     register("mylab", source="torchvision", architecture="resnet18", weights=str(resnet18_file))
     assert "Registered mylab: torchvision resnet18, 1000 classes" in capsys.readouterr().out
     classifier = Classifier.objects.get(name="mylab")
-    assert classifier.preprocessing["resize"] == 256 and classifier.preprocessing["interpolation"] == "bilinear"
-    import hashlib
-
+    preprocessing = classifier.preprocessing
+    assert (preprocessing["resize"], preprocessing["interpolation"]) == (256, "bilinear")
     assert classifier.weights_sha256 == hashlib.sha256(resnet18_file.read_bytes()).hexdigest()
     images = factories.image_set(tmp_path, n=2)
     job = run_job_here(request_job(PreparationJob.Kind.PREDICTIONS, images, classifier, dispatch=False))
