@@ -32,6 +32,8 @@ test-embedded: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/prepare_topk.py
+	$(PY) bench/prepare.py
+	$(PY) bench/mmd_critic.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

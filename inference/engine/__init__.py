@@ -28,6 +28,12 @@ _EXPORTS = {
     "stack_inputs": ".preprocessing",
     "to_model_input": ".preprocessing",
     "describe": ".registry",
+    "final_linear": ".features",
+    "nearest": ".features",
+    "penultimate_features": ".features",
+    "MMDCritic": ".prototypes",
+    "mmd_critic": ".prototypes",
+    "mmd_critic_per_class": ".prototypes",
     "describe_bundled": ".registry",
     "load_classifier": ".registry",
 }
