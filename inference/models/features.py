@@ -7,9 +7,11 @@ from django.db import models
 class Embedding(models.Model):
     """Penultimate-layer features of one image under one classifier (float32 bytes)."""
 
+    PENULTIMATE = "penultimate"
+
     image = models.ForeignKey("Image", on_delete=models.CASCADE, related_name="embeddings")
     classifier = models.ForeignKey("Classifier", on_delete=models.CASCADE, related_name="+")
-    layer = models.CharField(max_length=50, default="penultimate")
+    layer = models.CharField(max_length=50, default=PENULTIMATE)
     dim = models.PositiveIntegerField()
     vector = models.BinaryField()
     job = models.ForeignKey("PreparationJob", null=True, blank=True, on_delete=models.SET_NULL)

@@ -189,3 +189,28 @@ def test_every_prepared_stimulus_is_served_by_its_content_hash(photos, prepare, 
         body = b"".join(reply.streaming_content)
         assert hashlib.sha256(body).hexdigest() == path.split("/")[-1].split(".")[0]
     assert client.get("/stimuli/" + "0" * 64 + ".png").status_code == 404
+
+
+def test_example_based_explanations_give_prototypes_and_nearest_images_of_the_class(db, tmp_path, prepare):
+    from inference.services.examples import class_members, nearest_of_class, prototypes_of_class
+
+    image_set = ImageSet.objects.create(name="espressos")
+    coffee = [s for s in sample_sources() if s.name == "skimage/coffee.png"][0]
+    folder = tmp_path / "espresso"
+    folder.mkdir()
+    photo = PIL.Image.open(coffee.path).convert("RGB")
+    for angle in (0, 5, 90, 180):
+        photo.rotate(angle).save(folder / f"coffee{angle}.png")
+    from inference.services.images import sources_from_path
+
+    import_sources(sources_from_path(tmp_path), image_set, imagenet_1k(), 10_000_000)
+    prepare(Kind.PROTOTYPES, image_set, {"m": 2, "c": 1})
+    classifier = register_bundled()
+    members = class_members(classifier, image_set, 967)
+    assert len(members) == 4
+    upright = image_set.images.get(original_name="espresso/coffee0.png")
+    tilted = image_set.images.get(original_name="espresso/coffee5.png")
+    nearest = nearest_of_class(upright, classifier, image_set, 967, k=3)
+    assert nearest[0] == tilted.pk and upright.pk not in nearest and len(nearest) == 3
+    assert set(prototypes_of_class(classifier, image_set, 967)) <= set(members)
+    assert prototypes_of_class(classifier, image_set, 1) == []

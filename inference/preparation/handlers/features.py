@@ -6,7 +6,7 @@ from inference.engine.features import penultimate_features
 from inference.models import Embedding
 from inference.preparation.handlers.common import decode
 
-LAYER = "penultimate"
+LAYER = Embedding.PENULTIMATE
 
 
 def done_ids(job, image_ids) -> set[int]:
