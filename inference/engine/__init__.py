@@ -9,45 +9,38 @@ Names are imported on first use (PEP 562): importing a torch-free submodule such
 does not import torch.
 """
 
-import importlib
+from .lazy import lazy_exports
 
-_EXPORTS = {
-    "BUNDLED_PREPROCESSING": ".bundled",
-    "bundled_weights_path": ".bundled",
-    "load_bundled": ".bundled",
-    "ClassifierLoadError": ".classifier",
-    "LoadedClassifier": ".classifier",
-    "Normalized": ".classifier",
-    "eval_mode": ".classifier",
-    "sha256_file": ".hashing",
-    "topk": ".predict",
-    "Preprocessing": ".preprocessing",
-    "load_model_inputs": ".preprocessing",
-    "load_rgb": ".preprocessing",
-    "resize_and_crop": ".preprocessing",
-    "stack_inputs": ".preprocessing",
-    "to_model_input": ".preprocessing",
-    "describe": ".registry",
-    "final_linear": ".features",
-    "nearest": ".features",
-    "penultimate_features": ".features",
-    "MMDCritic": ".prototypes",
-    "mmd_critic": ".prototypes",
-    "mmd_critic_per_class": ".prototypes",
-    "describe_bundled": ".registry",
-    "load_classifier": ".registry",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "BUNDLED_PREPROCESSING": ".bundled",
+        "bundled_weights_path": ".bundled",
+        "load_bundled": ".bundled",
+        "ClassifierLoadError": ".classifier",
+        "LoadedClassifier": ".classifier",
+        "Normalized": ".classifier",
+        "eval_mode": ".classifier",
+        "sha256_file": ".hashing",
+        "topk": ".predict",
+        "Preprocessing": ".preprocessing",
+        "load_model_inputs": ".preprocessing",
+        "load_rgb": ".preprocessing",
+        "resize_and_crop": ".preprocessing",
+        "stack_inputs": ".preprocessing",
+        "to_model_input": ".preprocessing",
+        "describe": ".registry",
+        "final_linear": ".features",
+        "nearest": ".features",
+        "penultimate_features": ".features",
+        "MMDCritic": ".prototypes",
+        "mmd_critic": ".prototypes",
+        "mmd_critic_per_class": ".prototypes",
+        "explain": ".saliency",
+        "reference_scale": ".saliency",
+        "to_intensity": ".saliency",
+        "overlay": ".render",
+        "describe_bundled": ".registry",
+        "load_classifier": ".registry",
+    },
+)
