@@ -33,6 +33,8 @@ test-embedded: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/prepare_topk.py
 	$(PY) bench/prepare.py
+	$(PY) bench/attacks.py
+	$(PY) bench/explanations.py
 	$(PY) bench/mmd_critic.py
 
 lint: $(STAMP)

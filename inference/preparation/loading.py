@@ -16,7 +16,13 @@ def resolve_device(name: str) -> str:
     import torch
 
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        # TF32 convolutions change saliency maps by up to a third of their peak between
+        # batch sizes and against the CPU; stored stimuli must be reproducible, so workers
+        # compute in full float32 (top-k still uses float16 autocast, by design).
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     return name
 
 
