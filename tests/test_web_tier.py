@@ -26,6 +26,11 @@ def import_tree(name):
 
 for package in ("studies", "inference", "config"):
     import_tree(package)
+# The admin validates preparation requests in the web process.
+from inference.params import canonical_params
+canonical_params("adversarial", {"attack": "pgd", "eps": 4}, num_classes=1000)
+canonical_params("explanations", {"method": "gradcam", "on": "clean_and_adversarial",
+                                  "attack": {"attack": "fgsm", "eps": 2}}, num_classes=1000)
 reply = Client().get("/api/v1/schema/", HTTP_HOST="example.org", secure=True)
 assert reply.status_code == 200, reply.status_code
 ml = {"torch", "torchvision", "timm", "captum", "art"}
@@ -59,7 +64,7 @@ def test_the_probe_would_notice_torch(tmp_path):
     # Guards the test above against passing vacuously: the same check sees torch once a
     # worker-side module is imported.
     result = subprocess.run(
-        [sys.executable, "-c", "import sys, inference.engine; print('torch' in sys.modules)"],
+        [sys.executable, "-c", "import sys, inference.engine.predict; print('torch' in sys.modules)"],
         cwd=ROOT,
         capture_output=True,
         text=True,
