@@ -15,7 +15,7 @@ from torch import nn
 
 from .classify import classes_of
 from .gradient import pgd
-from .quantize import quantize
+from .quantization import quantize
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .classify import classes_of
-from .quantize import quantize
+from .quantization import quantize
 
 # Doublings of the perturbation tried before giving up: up to 1024 times the
 # attack's own length, by which point a perturbation of 1e-4 per pixel

@@ -21,7 +21,7 @@ from .classify import classes_of, logits_of
 from .gradient import fgsm, pgd
 from .minimum_norm import carlini_wagner, deepfool
 from .params import AttackParams
-from .quantize import l2_distance, linf_distance, quantize
+from .quantization import l2_distance, linf_distance, quantize
 from .rescale import survive_quantisation
 
 

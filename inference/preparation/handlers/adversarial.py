@@ -5,11 +5,14 @@ is quantised to 8 bits and stored as a PNG, and the stored file is read back and
 classified: success, distances and the prediction recorded are those of the file a
 participant will see, not of the float tensor the attack produced."""
 
+from dataclasses import dataclass
+
 import torch
+from django.core.files.storage import default_storage
 
 from inference import engine
 from inference.engine.attacks import AttackParams, run_attack
-from inference.engine.attacks.quantize import l2_distance, linf_distance
+from inference.engine.attacks.quantization import l2_distance, linf_distance
 from inference.models import AdversarialImage
 from inference.preparation.handlers.common import (
     decode,
@@ -59,47 +62,69 @@ def process(job, loaded, images) -> dict[int, str]:
         return errors
     decoded = [decoded[i] for i in keep]
     inputs = inputs[keep]
-    params = attack_params(job)
-    result = run_attack(loaded.model, inputs, labels, params, loaded.num_classes, batch_size=len(decoded))
-    stored = [store(png_bytes(pixels), "adversarial") for pixels in to_uint8_hwc(result.images)]
-    _save(job, loaded, decoded, inputs, labels, result, stored)
+    result = run_attack(loaded.model, inputs, labels, attack_params(job), loaded.num_classes, len(decoded))
+    stored = store_and_reclassify(job, loaded, result.images)
+    predicted = stored.indices[:, 0]
+    targets = result.targets
+    success = predicted == targets if targets is not None else predicted != labels
+    linf = linf_distance(stored.pixels, inputs.cpu())
+    l2 = l2_distance(stored.pixels, inputs.cpu())
+    save_rows(
+        job,
+        stored,
+        [
+            {
+                "image": image,
+                "attacked_class": int(labels[i]),
+                "target_class": None if targets is None else int(targets[i]),
+                "success": bool(success[i]),
+                "linf": float(linf[i]),
+                "l2": float(l2[i]),
+            }
+            for i, image in enumerate(decoded)
+        ],
+    )
     return errors
 
 
-def _save(job, loaded, decoded, inputs, labels, result, stored) -> None:
-    from django.core.files.storage import default_storage
+@dataclass
+class Stored:
+    """Adversarial images as stored: (name, sha256) per file, the pixels read back from
+    the files, and the model's top-k on them."""
 
-    # Re-read what was stored: the file, not the tensor, is the stimulus.
-    reread = load_png_inputs([default_storage.open(name) for name, _ in stored])
-    probs, indices = engine.topk(
-        loaded.model, reread.to(loaded.device), k=min(STORED_K, loaded.num_classes), batch_size=len(decoded)
-    )
-    rows = topk_rows(job.classifier.labels(), probs, indices)
-    targets = result.targets
-    predicted = indices[:, 0]
-    success = predicted == targets if targets is not None else predicted != labels
-    linf = linf_distance(reread, inputs.cpu())
-    l2 = l2_distance(reread, inputs.cpu())
+    files: list[tuple[str, str]]
+    pixels: torch.Tensor
+    indices: torch.Tensor
+    rows: list[list[dict]]
+
+
+def store_and_reclassify(job, loaded, adversarial: torch.Tensor) -> Stored:
+    """Store 8-bit images as PNG and classify what was stored: the file, not the tensor
+    the attack produced, is the stimulus (shared with the bias handler)."""
+    files = [store(png_bytes(pixels), "adversarial") for pixels in to_uint8_hwc(adversarial)]
+    pixels = load_png_inputs([default_storage.open(name) for name, _ in files])
+    k = min(STORED_K, loaded.num_classes)
+    probs, indices = engine.topk(loaded.model, pixels.to(loaded.device), k=k, batch_size=len(files))
+    return Stored(files, pixels, indices, topk_rows(job.classifier.labels(), probs, indices))
+
+
+def save_rows(job, stored: Stored, facts: list[dict]) -> None:
+    """One AdversarialImage per stored file, with the facts the handler measured."""
     AdversarialImage.objects.bulk_create(
         [
             AdversarialImage(
-                image=image,
                 classifier=job.classifier,
                 params=job.params,
                 params_key=job.params_key,
-                attacked_class=int(labels[i]),
-                target_class=None if targets is None else int(targets[i]),
-                success=bool(success[i]),
-                linf=float(linf[i]),
-                l2=float(l2[i]),
-                topk=rows[i],
-                file=stored[i][0],
-                sha256=stored[i][1],
-                width=reread.shape[3],
-                height=reread.shape[2],
+                topk=stored.rows[i],
+                file=stored.files[i][0],
+                sha256=stored.files[i][1],
+                width=stored.pixels.shape[3],
+                height=stored.pixels.shape[2],
                 job=job,
+                **fact,
             )
-            for i, image in enumerate(decoded)
+            for i, fact in enumerate(facts)
         ],
         ignore_conflicts=True,
     )

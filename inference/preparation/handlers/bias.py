@@ -10,16 +10,11 @@ import math
 from inference import engine
 from inference.engine.attacks import minimal_targeted_linf
 from inference.models import AdversarialImage, PrototypeSet
-from inference.preparation.handlers.adversarial import done_ids
+from inference.preparation.handlers.adversarial import done_ids, save_rows, store_and_reclassify
 from inference.preparation.handlers.common import (
     decode,
     ensure_model_inputs,
-    load_png_inputs,
-    png_bytes,
-    store,
-    to_uint8_hwc,
 )
-from inference.preparation.handlers.predictions import STORED_K, topk_rows
 
 __all__ = ["done_ids", "finalize", "process"]
 
@@ -40,36 +35,22 @@ def process(job, loaded, images) -> dict[int, str]:
         steps=params["steps"],
         batch_size=len(decoded),
     )
-    stored = [store(png_bytes(pixels), "adversarial") for pixels in to_uint8_hwc(found.images)]
-    from django.core.files.storage import default_storage
-
-    reread = load_png_inputs([default_storage.open(name) for name, _ in stored])
-    probs, indices = engine.topk(
-        loaded.model, reread.to(loaded.device), k=min(STORED_K, loaded.num_classes), batch_size=len(decoded)
-    )
-    rows = topk_rows(job.classifier.labels(), probs, indices)
-    AdversarialImage.objects.bulk_create(
+    stored = store_and_reclassify(job, loaded, found.images)
+    target = params["target_class"]
+    save_rows(
+        job,
+        stored,
         [
-            AdversarialImage(
-                image=image,
-                classifier=job.classifier,
-                params=params,
-                params_key=job.params_key,
-                attacked_class=int(clean[i, 0]),
-                target_class=params["target_class"],
-                success=int(indices[i, 0]) == params["target_class"] and math.isfinite(float(found.eps[i])),
-                linf=float(found.eps[i]),
-                l2=float((reread[i] - inputs[i].cpu()).norm()),
-                topk=rows[i],
-                file=stored[i][0],
-                sha256=stored[i][1],
-                width=reread.shape[3],
-                height=reread.shape[2],
-                job=job,
-            )
+            {
+                "image": image,
+                "attacked_class": int(clean[i, 0]),
+                "target_class": target,
+                "success": int(stored.indices[i, 0]) == target and math.isfinite(float(found.eps[i])),
+                "linf": float(found.eps[i]),
+                "l2": float((stored.pixels[i] - inputs[i].cpu()).norm()),
+            }
             for i, image in enumerate(decoded)
         ],
-        ignore_conflicts=True,
     )
     return errors
 
