@@ -24,16 +24,17 @@ import argparse
 import itertools
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+
+from measure import fastest, forward, forward_backward
+
 from inference.engine import load_bundled, load_rgb, stack_inputs
-from inference.engine.attacks import AttackParams, attack_mode, run_attack
+from inference.engine.attacks import AttackParams, run_attack
 from inference.samples import sample_files
 
 PGD10 = AttackParams("pgd", eps=4, steps=10)
@@ -50,59 +51,6 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
-    def seconds(run: Callable[[], object]) -> float:
-        # CUDA kernels run asynchronously: time them to completion.
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
-
-    return seconds
-
-
-def fastest(runs: dict[str, Callable[[], object]], repeats: int, seconds) -> dict[str, float]:
-    """Fastest seconds of each run after one warm-up each, the runs taking turns in every round."""
-    for run in runs.values():
-        run()
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeats):
-        for name, run in runs.items():
-            best[name] = min(best[name], seconds(run))
-    return best
-
-
-def forward(model: torch.nn.Module, images: torch.Tensor, batch_size: int) -> Callable[[], None]:
-    batches = [batch.contiguous(memory_format=torch.channels_last) for batch in images.split(batch_size)]
-
-    def run() -> None:
-        with torch.inference_mode():
-            for batch in batches:
-                model(batch)
-
-    return run
-
-
-def forward_backward(
-    model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int
-) -> Callable[[], None]:
-    """One forward and one backward pass to the input per batch: what each PGD step needs."""
-    batches = [batch.contiguous(memory_format=torch.channels_last) for batch in images.split(batch_size)]
-    targets = labels.split(batch_size)
-
-    def run() -> None:
-        with attack_mode(model):
-            for batch, target in zip(batches, targets, strict=True):
-                batch = batch.detach().requires_grad_(True)
-                loss = F.cross_entropy(model(batch), target, reduction="sum")
-                torch.autograd.grad(loss, batch)
-
-    return run
-
-
 def main() -> None:
     started = time.perf_counter()
     args = arguments()
@@ -110,7 +58,6 @@ def main() -> None:
     on_gpu = device.type == "cuda"
     count = args.images or (512 if on_gpu else 16)
     sizes = args.batch_sizes or ((32, 64, 128, 256) if on_gpu else (1, 2, 4, 8))
-    seconds = timer(device)
     print(
         f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} CPU threads, "
         f"{count} images, fastest of {args.repeats} interleaved runs"
@@ -125,7 +72,7 @@ def main() -> None:
         labels = torch.cat([model(batch).argmax(dim=1) for batch in images.split(32)])
 
     search = fastest(
-        {str(size): forward_backward(model, images, labels, size) for size in sizes}, SEARCH_REPEATS, seconds
+        {str(size): forward_backward(model, images, labels, size) for size in sizes}, SEARCH_REPEATS, device
     )
     for size, secs in search.items():
         print(f"forward+backward batch {size:>3}: {count / secs:8.1f} img/s")
@@ -137,7 +84,7 @@ def main() -> None:
         "pgd10": lambda: run_attack(model, images, labels, PGD10, classifier.num_classes, batch_size=batch),
         "fgsm": lambda: run_attack(model, images, labels, FGSM, classifier.num_classes, batch_size=batch),
     }
-    secs = fastest(runs, args.repeats, seconds)
+    secs = fastest(runs, args.repeats, device)
     pgd_bound = 10 * secs["forward_backward"] + secs["forward"]
     fgsm_bound = secs["forward_backward"] + secs["forward"]
     pgd_ratio = pgd_bound / secs["pgd10"]

@@ -30,13 +30,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+from measure import fastest, forward, forward_backward
 
 from inference.engine import load_bundled, load_rgb, stack_inputs
 from inference.engine.saliency import (
@@ -55,55 +57,6 @@ REPEATS = 3
 SEARCH_REPEATS = 2
 BATCH_SIZES = {"cpu": (4, 8, 16), "cuda": (32, 64, 128)}
 WINDOWS = 49  # (224 - 56) / 28 + 1 = 7 positions per side
-
-
-def seconds(run: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    run()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
-
-
-def fastest(runs: dict[str, Callable[[], object]], repeats: int, device: torch.device) -> dict[str, float]:
-    """Fastest seconds of each run after one warm-up each, the runs taking turns every round."""
-    for run in runs.values():
-        run()
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeats):
-        for name, run in runs.items():
-            best[name] = min(best[name], seconds(run, device))
-    return best
-
-
-def forward(model: torch.nn.Module, images: torch.Tensor, batch_size: int) -> Callable[[], None]:
-    """The bare forward pass, batches laid out channels_last beforehand."""
-    batches = [batch.contiguous(memory_format=torch.channels_last) for batch in images.split(batch_size)]
-
-    def run() -> None:
-        with torch.inference_mode():
-            for batch in batches:
-                model(batch)
-
-    return run
-
-
-def forward_backward(
-    model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, batch_size: int
-) -> Callable[[], None]:
-    """Forward, then the gradient of the target logits to the input (parameters frozen)."""
-    batches = [batch.contiguous(memory_format=torch.channels_last) for batch in images.split(batch_size)]
-    target_batches = targets.split(batch_size)
-
-    def run() -> None:
-        for batch, target in zip(batches, target_batches, strict=True):
-            leaf = batch.detach().requires_grad_()
-            score = model(leaf).gather(1, target[:, None]).sum()
-            torch.autograd.grad(score, leaf)
-
-    return run
 
 
 def method_run(

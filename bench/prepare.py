@@ -87,38 +87,18 @@ def timed(run) -> float:
 
 
 def bounds(model, images, device: str) -> tuple[int, float, float]:
-    """(best batch, forward img/s, forward+backward img/s) on decoded images."""
+    """(best batch, forward img/s, forward+backward img/s) on already decoded images."""
     import torch
+    from measure import fastest, forward, forward_backward
 
-    def forward(batch_size: int) -> float:
-        autocast = torch.autocast("cuda", dtype=torch.float16, enabled=device.startswith("cuda"))
-        batches = [b.to(device).contiguous(memory_format=torch.channels_last) for b in images.split(batch_size)]
-        with torch.inference_mode(), autocast:
-            for batch in batches:
-                model(batch)
-            start = time.perf_counter()
-            for batch in batches:
-                model(batch)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-        return len(images) / (time.perf_counter() - start)
-
+    images = images.to(device)
     sizes = (64, 128, 256) if device.startswith("cuda") else (1, 2, 4, 8)
-    rates = {size: max(forward(size) for _ in range(2)) for size in sizes}
-    best = max(rates, key=rates.get)
-
-    def backward() -> float:
-        batches = [b.to(device).contiguous(memory_format=torch.channels_last) for b in images.split(best)]
-        start = time.perf_counter()
-        for batch in batches:
-            batch = batch.clone().requires_grad_(True)
-            model(batch).max(dim=1).values.sum().backward()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        return len(images) / (time.perf_counter() - start)
-
-    backward()
-    return best, rates[best], max(backward() for _ in range(2))
+    search = fastest({str(size): forward(model, images, size) for size in sizes}, 2, device)
+    best = int(min(search, key=search.get))
+    with torch.no_grad():
+        targets = model(images[:1]).argmax(1).expand(len(images)).clone()
+    backward = fastest({"fwd+bwd": forward_backward(model, images, targets, best)}, 2, device)
+    return best, len(images) / search[str(best)], len(images) / backward["fwd+bwd"]
 
 
 def pipeline(kind: str, params: dict, image_set, classifier, repeats: int) -> float:
@@ -167,11 +147,16 @@ def naive(paths: list[Path], loaded, device: str) -> dict[str, float]:
                 model(load(path)).softmax(1).topk(5)
 
     art_model = PyTorchClassifier(
-        model, loss=torch.nn.CrossEntropyLoss(), input_shape=(3, 224, 224), nb_classes=1000,
-        clip_values=(0.0, 1.0), device_type="gpu" if device.startswith("cuda") else "cpu",
+        model,
+        loss=torch.nn.CrossEntropyLoss(),
+        input_shape=(3, 224, 224),
+        nb_classes=1000,
+        clip_values=(0.0, 1.0),
+        device_type="gpu" if device.startswith("cuda") else "cpu",
     )
-    attack = ProjectedGradientDescent(art_model, eps=8 / 255, eps_step=2 / 255, max_iter=10, batch_size=1,
-                                      verbose=False)
+    attack = ProjectedGradientDescent(
+        art_model, eps=8 / 255, eps_step=2 / 255, max_iter=10, batch_size=1, verbose=False
+    )
 
     def pgd() -> None:
         for path in paths:
@@ -188,7 +173,9 @@ def naive(paths: list[Path], loaded, device: str) -> dict[str, float]:
             target = int(model(x).argmax())
             saliency.attribute(x.requires_grad_(True), target=target)
 
-    return {name: timed(run) / len(paths) for name, run in (("topk", topk), ("pgd", pgd), ("gradient", gradient))}
+    return {
+        name: timed(run) / len(paths) for name, run in (("topk", topk), ("pgd", pgd), ("gradient", gradient))
+    }
 
 
 def main() -> None:
@@ -215,22 +202,25 @@ def main() -> None:
         decoded = engine.load_model_inputs(paths, loaded.preprocessing)
         best, fwd, fwd_bwd = bounds(loaded.model, decoded, args.device)
         settings.SECONDLOOK_MODEL_BATCH = settings.SECONDLOOK_MODEL_BATCH_CUDA = best
-        print(f"torch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads, "
-              f"{args.images} images, best batch {best}")
+        print(
+            f"torch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads, "
+            f"{args.images} images, best batch {best}"
+        )
         print(f"bound: forward {fwd:.1f} img/s, forward+backward {fwd_bwd:.1f} img/s")
 
         jobs = {
             "topk": ("predictions", {"k": 5}, 1 / fwd),
-            "pgd": ("adversarial", {"attack": "pgd", "eps": 8, "steps": 10},
-                    2 / fwd + 10 / fwd_bwd),
+            "pgd": ("adversarial", {"attack": "pgd", "eps": 8, "steps": 10}, 2 / fwd + 10 / fwd_bwd),
             "gradient": ("explanations", {"method": "gradient"}, 1 / fwd + 1 / fwd_bwd),
         }
         ours = {}
         for name, (kind, params, bound_seconds) in jobs.items():
             seconds = pipeline(kind, params, image_set, classifier, args.repeats) / args.images
             ours[name] = seconds
-            print(f"{name:>8}: {1 / seconds:7.1f} img/s, bound {1 / bound_seconds:7.1f} img/s, "
-                  f"ratio {bound_seconds / seconds:.2f}")
+            print(
+                f"{name:>8}: {1 / seconds:7.1f} img/s, bound {1 / bound_seconds:7.1f} img/s, "
+                f"ratio {bound_seconds / seconds:.2f}"
+            )
             print(f"RESULT {name}_pipeline {1 / seconds:.2f} img/s")
             print(f"RESULT {name}_pipeline_over_bound {bound_seconds / seconds:.3f} ratio")
 

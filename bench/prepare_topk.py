@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import itertools
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+from measure import fastest, forward
 
 from inference.engine import load_bundled, load_model_inputs, load_rgb, stack_inputs, topk
 from inference.samples import sample_files
@@ -40,39 +41,6 @@ K = 5
 def image_paths() -> list[Path]:
     photos = [path for path, _, _ in sample_files()]
     return list(itertools.islice(itertools.cycle(photos), IMAGE_COUNT))
-
-
-def seconds(run: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
-
-
-def fastest(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Fastest seconds of each run after one warm-up each.
-
-    The runs take turns in every round, so that a noisy neighbour slows all
-    of them alike instead of skewing the ratios between them.
-    """
-    for run in runs.values():
-        run()
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeats):
-        for name, run in runs.items():
-            best[name] = min(best[name], seconds(run))
-    return best
-
-
-def forward(model: torch.nn.Module, images: torch.Tensor, batch_size: int) -> Callable[[], None]:
-    """The bare forward pass over `images`, batches laid out channels_last beforehand."""
-    batches = [batch.contiguous(memory_format=torch.channels_last) for batch in images.split(batch_size)]
-
-    def run() -> None:
-        with torch.inference_mode():
-            for batch in batches:
-                model(batch)
-
-    return run
 
 
 def main() -> None:

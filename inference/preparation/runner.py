@@ -75,34 +75,45 @@ def run_batch(batch_id: int, on_progress: Callable[[int], None] | None = None) -
 
 
 def compute(handler, job, loaded, images: list[Image], on_progress=None) -> dict[int, str]:
-    """Run the handler over images in model batches; returns {image id: error}."""
-    errors: dict[int, str] = {}
+    """Run the handler over the images; returns {image id: error}.
+
+    The handler gets all of the task's images at once (decoding overlaps in threads and
+    rows are written together) and runs the model `batch_size` images at a time. Out of
+    memory halves the model batch and retries what is not stored yet; any other error
+    is looked for image by image, so that only the image that fails is given up."""
     size = loading.model_batch_size()
-    queue = [images[i : i + size] for i in range(0, len(images), size)]
-    while queue:
-        chunk = queue.pop(0)
+    while True:
         try:
-            errors.update(handler.process(job, loaded, chunk))
+            errors = handler.process(job, loaded, images, batch_size=size)
         except TRANSIENT_ERRORS:
             raise
         except Exception as error:  # noqa: BLE001 — isolated per image below, never swallowed
-            if len(chunk) > 1:
-                if is_out_of_memory(error):
-                    _free_accelerator_memory()
-                    size = max(1, len(chunk) // 2)
-                    log.warning(
-                        "job %s: out of memory at batch %s, going on with %s", job.pk, len(chunk), size
-                    )
-                    # Everything left goes at the smaller size: the larger one just failed.
-                    rest = chunk + [image for pending in queue for image in pending]
-                    queue = [rest[i : i + size] for i in range(0, len(rest), size)]
-                else:
-                    # Find the image that fails; the others still get done.
-                    queue = [[image] for image in chunk] + queue
+            if is_out_of_memory(error) and size > 1:
+                _free_accelerator_memory()
+                log.warning("job %s: out of memory at batch %s, going on with %s", job.pk, size, size // 2)
+                size //= 2
+                stored = handler.done_ids(job, [image.pk for image in images])
+                images = [image for image in images if image.pk not in stored]
                 continue
-            errors[chunk[0].pk] = f"{type(error).__name__}: {error}"
+            errors = _one_by_one(handler, job, loaded, images) if len(images) > 1 else _failed(images, error)
         if on_progress:
-            on_progress(len(chunk))
+            on_progress(len(images))
+        return errors
+
+
+def _failed(images: list[Image], error: Exception) -> dict[int, str]:
+    return {images[0].pk: f"{type(error).__name__}: {error}"}
+
+
+def _one_by_one(handler, job, loaded, images: list[Image]) -> dict[int, str]:
+    errors: dict[int, str] = {}
+    for image in images:
+        try:
+            errors.update(handler.process(job, loaded, [image], batch_size=1))
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as error:  # noqa: BLE001 — this image's error, recorded by the caller
+            errors.update(_failed([image], error))
     return errors
 
 

@@ -18,14 +18,17 @@ class RecordingHandler:
     def __init__(self, oom_above: int = 10**6, poison: frozenset = frozenset()):
         self.oom_above, self.poison, self.calls, self.done = oom_above, poison, [], set()
 
-    def process(self, job, loaded, images):
-        self.calls.append([image.pk for image in images])
-        if len(images) > self.oom_above:
+    def process(self, job, loaded, images, batch_size):
+        self.calls.append((len(images), batch_size))
+        if batch_size > self.oom_above:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         if any(image.pk in self.poison for image in images):
             raise RuntimeError("NaN in the logits")
         self.done |= {image.pk for image in images}
         return {}
+
+    def done_ids(self, job, image_ids):
+        return self.done & set(image_ids)
 
 
 @pytest.fixture
@@ -39,7 +42,7 @@ def test_out_of_memory_halves_the_batch_and_finishes_every_image(images, setting
     errors = runner.compute(handler, SimpleNamespace(pk=1), None, images)
     assert errors == {}
     assert handler.done == {image.pk for image in images}
-    assert [len(call) for call in handler.calls] == [8, 4, 2, 2, 2, 2]
+    assert handler.calls == [(8, 8), (8, 4), (8, 2)]
 
 
 def test_an_image_that_always_fails_is_isolated_and_the_others_are_done(images, settings):
@@ -49,6 +52,7 @@ def test_an_image_that_always_fails_is_isolated_and_the_others_are_done(images, 
     errors = runner.compute(handler, SimpleNamespace(pk=1), None, images)
     assert errors == {bad: "RuntimeError: NaN in the logits"}
     assert handler.done == {image.pk for image in images} - {bad}
+    assert handler.calls == [(8, 4)] + [(1, 1)] * 8
 
 
 def test_out_of_memory_on_a_single_image_is_that_images_error(images, settings):

@@ -37,7 +37,7 @@ def done_ids(job, image_ids) -> set[int]:
     )
 
 
-def _labels(job, loaded, decoded, inputs) -> tuple[torch.Tensor, list, dict[int, str]]:
+def _labels(job, loaded, decoded, inputs, batch_size) -> tuple[torch.Tensor, list, dict[int, str]]:
     """What each untargeted attack moves away from: the clean prediction, or the true class."""
     if job.params["label"] == "true":
         labels = job.classifier.labels()
@@ -47,23 +47,23 @@ def _labels(job, loaded, decoded, inputs) -> tuple[torch.Tensor, list, dict[int,
         }
         indices = [labels.index(decoded[i].true_class) for i in keep]
         return torch.tensor(indices, dtype=torch.long), keep, errors
-    _, top1 = engine.topk(loaded.model, inputs, k=1, batch_size=len(decoded))
+    _, top1 = engine.topk(loaded.model, inputs, k=1, batch_size=batch_size)
     return top1[:, 0], list(range(len(decoded))), {}
 
 
-def process(job, loaded, images) -> dict[int, str]:
+def process(job, loaded, images, batch_size: int) -> dict[int, str]:
     inputs, decoded, errors = decode(images, loaded)
     if not decoded:
         return errors
     ensure_model_inputs(job.classifier, decoded, inputs)
-    labels, keep, label_errors = _labels(job, loaded, decoded, inputs)
+    labels, keep, label_errors = _labels(job, loaded, decoded, inputs, batch_size)
     errors.update(label_errors)
     if not keep:
         return errors
     decoded = [decoded[i] for i in keep]
     inputs = inputs[keep]
-    result = run_attack(loaded.model, inputs, labels, attack_params(job), loaded.num_classes, len(decoded))
-    stored = store_and_reclassify(job, loaded, result.images)
+    result = run_attack(loaded.model, inputs, labels, attack_params(job), loaded.num_classes, batch_size)
+    stored = store_and_reclassify(job, loaded, result.images, batch_size)
     predicted = stored.indices[:, 0]
     targets = result.targets
     success = predicted == targets if targets is not None else predicted != labels
@@ -98,13 +98,13 @@ class Stored:
     rows: list[list[dict]]
 
 
-def store_and_reclassify(job, loaded, adversarial: torch.Tensor) -> Stored:
+def store_and_reclassify(job, loaded, adversarial: torch.Tensor, batch_size: int) -> Stored:
     """Store 8-bit images as PNG and classify what was stored: the file, not the tensor
     the attack produced, is the stimulus (shared with the bias handler)."""
     files = [store(png_bytes(pixels), "adversarial") for pixels in to_uint8_hwc(adversarial)]
     pixels = load_png_inputs([default_storage.open(name) for name, _ in files])
     k = min(STORED_K, loaded.num_classes)
-    probs, indices = engine.topk(loaded.model, pixels.to(loaded.device), k=k, batch_size=len(files))
+    probs, indices = engine.topk(loaded.model, pixels.to(loaded.device), k=k, batch_size=batch_size)
     return Stored(files, pixels, indices, topk_rows(job.classifier.labels(), probs, indices))
 
 

@@ -19,13 +19,13 @@ from inference.preparation.handlers.common import (
 __all__ = ["done_ids", "finalize", "process"]
 
 
-def process(job, loaded, images) -> dict[int, str]:
+def process(job, loaded, images, batch_size: int) -> dict[int, str]:
     inputs, decoded, errors = decode(images, loaded)
     if not decoded:
         return errors
     ensure_model_inputs(job.classifier, decoded, inputs)
     params = job.params
-    _, clean = engine.topk(loaded.model, inputs, k=1, batch_size=len(decoded))
+    _, clean = engine.topk(loaded.model, inputs, k=1, batch_size=batch_size)
     found = minimal_targeted_linf(
         loaded.model,
         inputs,
@@ -33,9 +33,9 @@ def process(job, loaded, images) -> dict[int, str]:
         loaded.num_classes,
         max_eps=params["max_eps"],
         steps=params["steps"],
-        batch_size=len(decoded),
+        batch_size=batch_size,
     )
-    stored = store_and_reclassify(job, loaded, found.images)
+    stored = store_and_reclassify(job, loaded, found.images, batch_size)
     target = params["target_class"]
     save_rows(
         job,

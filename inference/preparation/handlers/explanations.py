@@ -61,12 +61,12 @@ def done_ids(job, image_ids) -> set[int]:
     return clean & adversarial
 
 
-def process(job, loaded, images) -> dict[int, str]:
+def process(job, loaded, images, batch_size: int) -> dict[int, str]:
     inputs, decoded, errors = decode(images, loaded)
     if not decoded:
         return errors
     ensure_model_inputs(job.classifier, decoded, inputs)
-    _explain(job, loaded, decoded, inputs, adversarial=[None] * len(decoded))
+    _explain(job, loaded, decoded, inputs, [None] * len(decoded), batch_size)
     if _with_adversarial(job):
         found = {
             row.image_id: row
@@ -80,14 +80,14 @@ def process(job, loaded, images) -> dict[int, str]:
         subjects = [found[image.pk] for image in decoded if image.pk in found]
         if subjects:
             pixels = load_png_inputs([row.file for row in subjects])
-            _explain(job, loaded, [row.image for row in subjects], pixels, adversarial=subjects)
+            _explain(job, loaded, [row.image for row in subjects], pixels, subjects, batch_size)
     return errors
 
 
-def _explain(job, loaded, images, inputs: torch.Tensor, adversarial: list) -> None:
+def _explain(job, loaded, images, inputs: torch.Tensor, adversarial: list, batch_size: int) -> None:
     params = job.params
     if params["target"] == "predicted":
-        _, top1 = engine.topk(loaded.model, inputs, k=1, batch_size=len(images))
+        _, top1 = engine.topk(loaded.model, inputs, k=1, batch_size=batch_size)
         targets = top1[:, 0]
     else:
         targets = torch.full((len(images),), params["target"], dtype=torch.long)
@@ -98,7 +98,7 @@ def _explain(job, loaded, images, inputs: torch.Tensor, adversarial: list) -> No
         params["method"],
         params_from_dict(params["method"], params["method_params"]),
         seed=params["seed"],
-        batch_size=len(images),
+        batch_size=batch_size,
     )
     key = map_key(job)
     rows = []

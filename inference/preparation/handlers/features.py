@@ -17,10 +17,10 @@ def done_ids(job, image_ids) -> set[int]:
     )
 
 
-def process(job, loaded, images) -> dict[int, str]:
+def process(job, loaded, images, batch_size: int) -> dict[int, str]:
     inputs, decoded, errors = decode(images, loaded)
     if decoded:
-        features = penultimate_features(loaded.model, inputs, batch_size=len(decoded)).numpy()
+        features = penultimate_features(loaded.model, inputs, batch_size=batch_size).numpy()
         Embedding.objects.bulk_create(
             [
                 Embedding(

@@ -34,11 +34,11 @@ def topk_rows(labels, probs, indices) -> list[list[dict]]:
     ]
 
 
-def process(job, loaded, images) -> dict[int, str]:
+def process(job, loaded, images, batch_size: int) -> dict[int, str]:
     inputs, decoded, errors = decode(images, loaded)
     if decoded:
         k = min(max(job.params.get("k", 5), STORED_K), loaded.num_classes)
-        probs, indices = engine.topk(loaded.model, inputs, k=k, batch_size=len(decoded))
+        probs, indices = engine.topk(loaded.model, inputs, k=k, batch_size=batch_size)
         rows = topk_rows(job.classifier.labels(), probs, indices)
         Prediction.objects.bulk_create(
             [
