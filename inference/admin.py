@@ -147,6 +147,10 @@ class PreparationJobAdmin(admin.ModelAdmin):
             return ["kind", "image_set", "classifier", "params"]
         return ["kind", "image_set", "classifier", "params", *self.readonly_fields]
 
+    def get_inlines(self, request, obj=None):
+        # The failed images belong to an existing job, not to the request form.
+        return self.inlines if obj else []
+
     def save_model(self, request, obj, form, change):
         if change:
             return

@@ -134,3 +134,22 @@ def test_the_prepare_command_queues_the_job_and_follows_it_to_the_end(worker, ph
     call_command("prepare", image_set=photos.name, classifier=classifier.name, verbosity=0)
     assert "done (3/3, 0 failed)" in capsys.readouterr().out
     assert PreparationJob.objects.get().worker.endswith(f":{worker.pid}")
+
+
+def test_the_worker_computes_adversarial_images_and_explanations(worker, photos):
+    classifier = register_bundled()
+    attack = {"attack": "fgsm", "eps": 4}
+    adversarial = wait_for(request_job(PreparationJob.Kind.ADVERSARIAL, photos, classifier, attack))
+    assert adversarial.status == PreparationJob.Status.DONE, adversarial.message
+    assert adversarial.progress()["done"] == 3
+    explanations = wait_for(
+        request_job(
+            PreparationJob.Kind.EXPLANATIONS,
+            photos,
+            classifier,
+            {"method": "gradcam", "on": "clean_and_adversarial", "attack": attack},
+        )
+    )
+    assert explanations.status == PreparationJob.Status.DONE, explanations.message
+    assert explanations.worker.endswith(f":{worker.pid}")
+    assert explanations.progress()["done"] == 3
