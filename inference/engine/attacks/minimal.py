@@ -15,6 +15,7 @@ from torch import nn
 
 from .classify import classes_of
 from .gradient import pgd
+from .params import checked_integer
 from .quantization import quantize
 
 
@@ -128,11 +129,4 @@ def _check(
         "batch_size": (batch_size, 1, None),
     }
     for name, (value, low, high) in checks.items():
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or value < low
-            or (high is not None and value > high)
-        ):
-            bound = f"{low}..{high}" if high is not None else f">= {low}"
-            raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
+        checked_integer(name, value, low, high)

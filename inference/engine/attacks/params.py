@@ -124,7 +124,7 @@ class AttackParams:
         upper = MAX_LINF_EPS if self.norm == "linf" else MAX_L2_EPS
         self._set("eps", _number("eps", self.eps, 0.0, upper, unit=" (1/255 units)"))
         if self.attack != "fgsm":
-            self._set("steps", _integer("steps", self._default("steps"), 1, MAX_STEPS))
+            self._set("steps", checked_integer("steps", self._default("steps"), 1, MAX_STEPS))
             step = 2.5 * self.eps / self.steps if self.step is None else self.step
             self._set("step", _number("step", step, 0.0, upper, unit=" (1/255 units)"))
 
@@ -134,26 +134,26 @@ class AttackParams:
         if self.random_start and self.attack != "pgd":
             raise ValueError(f"random_start applies to attack 'pgd' only, not {self.attack!r}")
         if self.attack == "deepfool":
-            self._set("steps", _integer("steps", self._default("steps"), 1, MAX_STEPS))
+            self._set("steps", checked_integer("steps", self._default("steps"), 1, MAX_STEPS))
             self._set(
                 "overshoot", _number("overshoot", self._default("overshoot"), 0.0, 1.0, low_inclusive=True)
             )
-            self._set("candidates", _integer("candidates", self._default("candidates"), 2, None))
+            self._set("candidates", checked_integer("candidates", self._default("candidates"), 2, None))
         elif self.attack == "cw":
-            self._set("steps", _integer("steps", self._default("steps"), 1, MAX_STEPS))
+            self._set("steps", checked_integer("steps", self._default("steps"), 1, MAX_STEPS))
             self._set(
                 "confidence", _number("confidence", self._default("confidence"), 0.0, 1e4, low_inclusive=True)
             )
             searches = self._default("binary_search_steps")
-            self._set("binary_search_steps", _integer("binary_search_steps", searches, 1, 100))
+            self._set("binary_search_steps", checked_integer("binary_search_steps", searches, 1, 100))
             self._set("initial_const", _number("initial_const", self._default("initial_const"), 0.0, 1e10))
 
     def _check_target(self) -> None:
         if self.targeting == "given":
-            self._set("target_class", _integer("target_class", self.target_class, 0, None))
+            self._set("target_class", checked_integer("target_class", self.target_class, 0, None))
         elif self.target_class is not None:
             raise ValueError(f"target_class applies to targeting 'given' only, got {self.target_class!r}")
-        self._set("seed", _integer("seed", self.seed, 0, MAX_SEED))
+        self._set("seed", checked_integer("seed", self.seed, 0, MAX_SEED))
 
     def _default(self, name: str) -> Any:
         value = getattr(self, name)
@@ -216,7 +216,7 @@ def _number(
     return float(value)
 
 
-def _integer(name: str, value: Any, low: int, high: int | None) -> int:
+def checked_integer(name: str, value: Any, low: int, high: int | None) -> int:
     """`value` as an int in [low, high] (no upper bound when `high` is None); bools are refused."""
     if (
         isinstance(value, bool)
