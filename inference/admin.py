@@ -158,9 +158,16 @@ class PreparationJobAdmin(admin.ModelAdmin):
         # The admin redirects to this object; it may be an existing job for the same work.
         obj.pk = job.pk
 
+    @staticmethod
+    def _progress(job) -> dict:
+        # Three columns show parts of it: one aggregate query per job, not three.
+        if not hasattr(job, "_progress"):
+            job._progress = job.progress()
+        return job._progress
+
     @admin.display(description="progress")
     def progress_bar(self, job):
-        p = job.progress()
+        p = self._progress(job)
         return format_html(
             '<progress max="{}" value="{}"></progress> {}/{} ({} failed)',
             max(p["total"], 1),
@@ -172,12 +179,12 @@ class PreparationJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="images/s")
     def rate(self, job):
-        rate = job.progress()["rate"]
+        rate = self._progress(job)["rate"]
         return f"{rate:.1f}" if rate else "—"
 
     @admin.display(description="time left")
     def time_left(self, job):
-        eta = job.progress()["eta_seconds"]
+        eta = self._progress(job)["eta_seconds"]
         if job.is_finished or eta is None:
             return "—"
         minutes, seconds = divmod(int(eta), 60)
