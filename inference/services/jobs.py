@@ -3,7 +3,7 @@
 Invariants:
 - The same work (kind, image set, classifier, canonical parameters) is never queued
   twice: an unfinished job for it is returned instead, and so is the last finished one
-  when nothing is missing.
+  when it covered every image of the set without an error.
 - A job's images are split into batches when it is created; each batch is one task, and
   the tasks are sent only after the transaction commits, so a worker never looks for a
   row it cannot see.
@@ -41,8 +41,12 @@ def request_job(
         job = jobs.filter(status__in=[PreparationJob.Status.PENDING, PreparationJob.Status.RUNNING]).first()
         if job is None:
             job = jobs.filter(status=PreparationJob.Status.DONE).first()
-            if job is not None and set(_image_ids(image_set)) != set(_planned_ids(job)):
-                job = None  # images were added since: new work
+            # Asking again is new work when images were added since, or when some failed
+            # (the cause may be fixed now); a new job skips everything already stored.
+            if job is not None and (
+                job.errors.exists() or set(_image_ids(image_set)) != set(_planned_ids(job))
+            ):
+                job = None
         if job is None:
             job = _create(kind, image_set, classifier, params, key)
         pending = list(job.batches.filter(status=JobBatch.Status.PENDING).values_list("id", flat=True))

@@ -143,3 +143,22 @@ def test_the_prepare_command_runs_in_process_and_reports(photos, capsys):
         call_command("prepare", image_set="photos", classifier=classifier.name, k=11, verbosity=0)
     with pytest.raises(CommandError, match="not valid JSON"):
         call_command("prepare", image_set="photos", classifier=classifier.name, params="{", verbosity=0)
+
+
+def test_asking_again_after_a_failure_retries_only_the_failed_image(photos, request_now):
+    classifier = register_bundled()
+    coffee = photos.images.get(original_name="skimage/coffee.png")
+    saved = coffee.file.read()
+    coffee.file.close()
+    coffee.file.storage.delete(coffee.file.name)
+    first = request_now(photos, classifier, {"k": 5})
+    assert first.progress()["failed"] == 1
+    kept = list(Prediction.objects.order_by("id").values_list("id", "created_at"))
+    from django.core.files.base import ContentFile
+
+    coffee.file.storage.save(coffee.file.name, ContentFile(saved))  # the researcher fixes it
+    second = request_now(photos, classifier, {"k": 5})
+    assert second.pk != first.pk and second.status == PreparationJob.Status.DONE
+    assert second.progress()["failed"] == 0
+    assert Prediction.objects.count() == 3
+    assert list(Prediction.objects.order_by("id").values_list("id", "created_at"))[:2] == kept
