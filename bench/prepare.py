@@ -58,7 +58,7 @@ def setup_django(data_dir: Path, device: str) -> None:
 
 
 def variant_files(folder: Path, count: int) -> list[Path]:
-    """count distinct photos: the bundled ones, flipped and shifted, as PNG files."""
+    """count distinct photos: the bundled ones, flipped and shifted, as JPEG files."""
     import PIL.Image
     import PIL.ImageOps
 
@@ -74,8 +74,9 @@ def variant_files(folder: Path, count: int) -> list[Path]:
             photo = PIL.ImageOps.mirror(photo)
         shift = 4 * (round_ // 2)
         photo = photo.crop((shift, shift, photo.width, photo.height))
-        path = folder / f"photo{i:04d}.png"
-        photo.save(path)
+        # JPEG, as image collections such as ImageNet are stored: decoding is part of the work.
+        path = folder / f"photo{i:04d}.jpg"
+        photo.save(path, quality=95)
         paths.append(path)
     return paths
 
