@@ -79,3 +79,26 @@ def test_to_intensity_leaves_the_raw_maps_untouched():
 def test_bad_inputs_are_refused_naming_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("q", [99.0, 100.0, 50.0, 0.5, 99.9])
+def test_the_streamed_scale_equals_the_scale_of_all_maps_at_once(q):
+    from inference.engine.saliency import streamed_reference_scale
+
+    generator = torch.Generator().manual_seed(3)
+    maps = [torch.randn(n, n, generator=generator) for n in (7, 16, 3, 16, 1)]
+    maps.append(torch.full((5, 5), 2.0))  # ties at a large value
+    assert streamed_reference_scale(lambda: iter(maps), q) == pytest.approx(
+        reference_scale(maps, q), abs=1e-6
+    )
+
+
+def test_the_streamed_scale_refuses_what_the_scale_refuses():
+    from inference.engine.saliency import streamed_reference_scale
+
+    with pytest.raises(ValueError, match="at least one pixel"):
+        streamed_reference_scale(lambda: iter([]))
+    with pytest.raises(ValueError, match="finite"):
+        streamed_reference_scale(lambda: iter([torch.tensor([[float("nan")]])]))
+    with pytest.raises(ValueError, match="q must be"):
+        streamed_reference_scale(lambda: iter([torch.ones(2, 2)]), q=0)

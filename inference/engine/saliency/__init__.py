@@ -13,6 +13,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "predicted_classes": ".methods",
         "REFERENCE_PERCENTILE": ".normalize",
         "reference_scale": ".normalize",
+        "streamed_reference_scale": ".normalize",
         "to_intensity": ".normalize",
         "METHODS": ".params",
         "GradCamParams": ".params",

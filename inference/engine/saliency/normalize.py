@@ -25,7 +25,7 @@ rest at 0; nothing is divided by zero.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -80,3 +80,37 @@ def _as_array(part: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(part, torch.Tensor):
         return part.detach().float().cpu().numpy()
     return np.asarray(part, dtype=np.float32)
+
+
+def streamed_reference_scale(
+    open_maps: Callable[[], Iterable[torch.Tensor | np.ndarray]], q: float = REFERENCE_PERCENTILE
+) -> float:
+    """`reference_scale` of maps read one at a time, in memory proportional to the top
+    (100 - q) % of pixels rather than to all of them: the same number, exactly.
+
+    `open_maps()` must yield the same maps each time it is called (it is read twice: once
+    to count the pixels, once to keep the largest ones). The q-th percentile with linear
+    interpolation only involves the two order statistics around rank q/100 · (P - 1), and
+    both are among the largest P - floor(rank) values.
+    """
+    numeric = isinstance(q, int | float) and not isinstance(q, bool)
+    if not (numeric and 0 < q <= 100):
+        raise ValueError(f"q must be a number in (0, 100], got {q!r}")
+    total = sum(int(np.asarray(_as_array(part)).size) for part in open_maps())
+    if total == 0:
+        raise ValueError("maps must hold at least one pixel")
+    rank = q / 100 * (total - 1)
+    keep = total - math.floor(rank)
+    top = np.empty(0, dtype=np.float32)
+    for part in open_maps():
+        relevance = np.abs(_as_array(part)).ravel()
+        if not np.isfinite(relevance).all():
+            raise ValueError("maps must be finite (NaN or infinity found)")
+        top = np.concatenate([top, relevance])
+        if top.size > 2 * keep:
+            top = np.partition(top, top.size - keep)[top.size - keep :]
+    ordered = np.sort(top)[-keep:]
+    low = float(ordered[0])
+    high = float(ordered[1]) if keep > 1 else low
+    fraction = rank - math.floor(rank)
+    return low + (high - low) * fraction

@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 
 from inference import engine
 from inference.engine.render import overlay
-from inference.engine.saliency import explain, params_from_dict, reference_scale, to_intensity
+from inference.engine.saliency import explain, params_from_dict, streamed_reference_scale, to_intensity
 from inference.models import AdversarialImage, Explanation, ModelInput
 from inference.preparation.handlers.common import (
     decode,
@@ -137,7 +137,8 @@ def finalize(job, loaded) -> None:
     clean = [row for row in rows if row.adversarial_id is None]
     if not clean:
         return
-    scale = reference_scale([_raw(row) for row in clean])
+    # Read one map at a time: a set of 50,000 clean maps would not fit in memory at once.
+    scale = streamed_reference_scale(lambda: (_raw(row) for row in clean))
     model_inputs = {
         m.image_id: m
         for m in ModelInput.objects.filter(classifier=job.classifier, image__in=[r.image_id for r in clean])
