@@ -139,6 +139,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# With Redis, a task taken by a worker that dies (killed, out of memory) is handed to
+# another worker once this many seconds have passed without an acknowledgement (tasks are
+# acknowledged late, after the work). It must exceed the longest task, or a running task
+# is handed out twice (harmless — batches are idempotent — but wasted work).
+# Workers look for such tasks every interval × throttle seconds (kombu's defaults: 10 × 10).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
+}
 
 # Where tasks run: "celery" (a broker and worker processes) or "in-process" (the
 # embedded default: the process that asks for work does it). Set by the mode modules.

@@ -45,10 +45,15 @@ def postgres():
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+def clear_queues(redis_url: str) -> None:
+    """Drop what earlier runs may have left: our queues and kombu's unacknowledged set."""
+    redis.Redis.from_url(redis_url).delete("gpu", "default", "unacked", "unacked_index", "unacked_mutex")
+
+
 @pytest.fixture
 def worker(postgres, redis_url, tmp_path, settings):
     """A real `celery worker` process on the test database, and this process sending to it."""
-    redis.Redis.from_url(redis_url).delete("gpu", "default")
+    clear_queues(redis_url)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.embedded",
@@ -153,3 +158,83 @@ def test_the_worker_computes_adversarial_images_and_explanations(worker, photos)
     assert explanations.status == PreparationJob.Status.DONE, explanations.message
     assert explanations.worker.endswith(f":{worker.pid}")
     assert explanations.progress()["done"] == 3
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
+    postgres, redis_url, tmp_path, settings, photos
+):
+    """SIGKILL the worker while it is working on a batch; a new worker finishes the job once
+    the unacknowledged task comes back (visibility timeout), every row stored exactly once."""
+    from inference.models import AdversarialImage, JobBatch
+
+    settings.SECONDLOOK_PREPARATION_BATCH = 1
+    clear_queues(redis_url)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.embedded",
+        "DATABASE_URL": postgres,
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "SECONDLOOK_DATA_DIR": str(tmp_path),
+        "CELERY_VISIBILITY_TIMEOUT": "6",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "2",
+        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+    }
+
+    def start(name):
+        log = (tmp_path / f"{name}.log").open("w")
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "gpu,default",
+            "--pool",
+            "solo",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "info",
+            "-n",
+            f"{name}-{os.getpid()}@%h",
+        ]
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    settings.SECONDLOOK_TASK_MODE = "celery"
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.broker_url = redis_url
+    first = start("doomed")
+    second = None
+    try:
+        attack = {"attack": "pgd", "eps": 8, "steps": 60}
+        job = request_job(PreparationJob.Kind.ADVERSARIAL, photos, register_bundled(), attack)
+        deadline = time.monotonic() + 180
+        # Kill it while it works on a batch after having finished another one.
+        while not (
+            job.batches.filter(status=JobBatch.Status.DONE).exists()
+            and job.batches.filter(status=JobBatch.Status.RUNNING).exists()
+        ):
+            assert time.monotonic() < deadline, "the first worker never got going"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        killed = job.batches.get(status=JobBatch.Status.RUNNING)
+        second = start("rescuer")
+        job = wait_for(job, seconds=240)
+        assert job.status == PreparationJob.Status.DONE, job.message
+        assert job.progress()["done"] == 3 and job.progress()["failed"] == 0
+        assert AdversarialImage.objects.filter(params_key=job.params_key).count() == 3
+        killed.refresh_from_db()
+        assert killed.status == JobBatch.Status.DONE and killed.attempts >= 2
+    finally:
+        celery_app.conf.task_always_eager = True
+        for process in (first, second):
+            if process and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
