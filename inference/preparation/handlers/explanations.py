@@ -8,6 +8,7 @@ that a clean and an adversarial map, or two study arms, can be compared by eye."
 import io
 
 import numpy as np
+import PIL.Image
 import torch
 from django.core.files.storage import default_storage
 
@@ -21,11 +22,11 @@ from inference.preparation.handlers.common import (
     load_png_inputs,
     png_bytes,
     store,
-    to_uint8_hwc,
 )
 from inference.services.jobs import params_key
 
 MAP_FIELDS = ("method", "method_params", "target", "seed")
+UPDATE_CHUNK = 500
 
 
 def map_key(job) -> str:
@@ -143,9 +144,22 @@ def finalize(job, loaded) -> None:
         m.image_id: m
         for m in ModelInput.objects.filter(classifier=job.classifier, image__in=[r.image_id for r in clean])
     }
+    changed = []
     for row in rows:
         subject = row.adversarial.file if row.adversarial_id else model_inputs[row.image_id].file
-        pixels = to_uint8_hwc(load_png_inputs([subject]))[0]
         intensity = to_intensity(torch.from_numpy(_raw(row)), scale).numpy()
-        name, digest = store(png_bytes(overlay(pixels, intensity)), "explanations")
-        Explanation.objects.filter(pk=row.pk).update(overlay=name, overlay_sha256=digest, scale=scale)
+        row.overlay, row.overlay_sha256 = store(
+            png_bytes(overlay(_pixels(subject), intensity)), "explanations"
+        )
+        row.scale = scale
+        changed.append(row)
+        if len(changed) == UPDATE_CHUNK:
+            Explanation.objects.bulk_update(changed, ["overlay", "overlay_sha256", "scale"])
+            changed = []
+    Explanation.objects.bulk_update(changed, ["overlay", "overlay_sha256", "scale"])
+
+
+def _pixels(stored) -> np.ndarray:
+    """A stored 8-bit PNG stimulus as uint8 [H, W, 3]."""
+    with stored.open("rb") as handle:
+        return np.asarray(PIL.Image.open(handle).convert("RGB"))
