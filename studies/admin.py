@@ -46,7 +46,7 @@ class StudyAdmin(admin.ModelAdmin):
             "Session",
             {"fields": ["images_per_participant", "consent_text", "consent_version", "instructions"]},
         ),
-        ("Recruitment", {"fields": ["identity_param", "completion_code", "redirect_url"]}),
+        ("Recruitment", {"fields": ["platform", "identity_param", "completion_code", "redirect_url"]}),
         ("Reproducibility", {"fields": ["seed", "current_version", "launched_at"]}),
     ]
 

@@ -64,12 +64,26 @@ class Study(models.Model):
     redirect_url = models.URLField(
         blank=True, help_text="Where completed participants are sent (e.g. Prolific's completion URL)."
     )
+
+    class Platform(models.TextChoices):
+        ANONYMOUS = "anonymous", "Anonymous link"
+        PROLIFIC = "prolific", "Prolific (PROLIFIC_PID, STUDY_ID, SESSION_ID)"
+        MTURK = "mturk", "Amazon Mechanical Turk (workerId, assignmentId, hitId, turkSubmitTo)"
+        CUSTOM = "custom", "Other: the identity parameter below"
+
+    platform = models.CharField(
+        max_length=20,
+        choices=Platform.choices,
+        default=Platform.ANONYMOUS,
+        help_text="Where participants come from: decides which URL parameter identifies a recruit "
+        "and where completed participants are sent back to.",
+    )
     identity_param = models.CharField(
         max_length=50,
         blank=True,
         validators=[RegexValidator(r"^[A-Za-z0-9_]+$")],
-        help_text="URL parameter that identifies a recruit, e.g. PROLIFIC_PID or workerId. "
-        "A recruit who comes back resumes their session. Empty: anonymous links.",
+        help_text="For platform 'other': the URL parameter that identifies a recruit. "
+        "A recruit who comes back resumes their session.",
     )
     seed = models.PositiveIntegerField(default=new_seed, help_text="Seeds every random choice.")
     current_version = models.ForeignKey(

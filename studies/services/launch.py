@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from inference.models import Prediction
 from studies.models import Item, Study, StudyVersion
+from studies.services import recruitment
 from studies.services.errors import Conflict
 
 
@@ -60,7 +61,8 @@ def frozen_config(study: Study) -> dict:
         "instructions": study.instructions,
         "completion_code": study.completion_code,
         "redirect_url": study.redirect_url,
-        "identity_param": study.identity_param,
+        "platform": study.platform,
+        "identity_param": recruitment.identity_key(study.platform, study.identity_param),
         "seed": study.seed,
         "image_set": study.image_set.name,
         "classifier": {

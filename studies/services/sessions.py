@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studies.models import AuditLog, Participant, Recruitment, Response, Study
+from studies.services import recruitment
 from studies.services.errors import Conflict, Invalid, NotFound
 from studies.services.trials import assign_trials, progress
 
@@ -54,15 +55,10 @@ def live_study(slug: str) -> Study:
 def enter(slug: str, params: dict[str, str]) -> Entry:
     """Create a participant for a recruit, or resume the one they already are."""
     study = live_study(slug)
+    # The frozen version decides, not the editable Study row.
+    value = recruitment.check_entry(study.current_version.config, params)
     identity = ""
-    if study.identity_param:
-        value = params.get(study.identity_param, "").strip()
-        if not value:
-            raise Invalid(
-                f"This link is missing the {study.identity_param} parameter; please use the "
-                "link from the recruitment site.",
-                code="missing_identity",
-            )
+    if value:
         identity = identity_hash(study, value)
         existing = _resume(study, identity)
         if existing:
@@ -126,11 +122,14 @@ def completion(participant: Participant) -> dict | None:
     if not participant.is_finished:
         return None
     config = participant.version.config
-    completed = participant.status == Participant.Status.COMPLETED
+    if participant.status != Participant.Status.COMPLETED:
+        return {"outcome": participant.status, "code": "", "redirect_url": ""}
+    code = config["completion_code"]
+    params = Recruitment.objects.filter(participant=participant).values_list("params", flat=True).first()
     return {
         "outcome": participant.status,
-        "code": config["completion_code"] if completed else "",
-        "redirect_url": config["redirect_url"] if completed else "",
+        "code": code,
+        "redirect_url": recruitment.completion_redirect(config, params or {}, code),
     }
 
 

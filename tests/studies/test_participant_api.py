@@ -75,7 +75,7 @@ def test_a_reload_resumes_at_the_first_unanswered_trial(participant):
 
 
 def test_a_recruit_coming_back_resumes_the_same_participant(db, tmp_path):
-    study = factories.study(tmp_path, identity_param="PROLIFIC_PID")
+    study = factories.study(tmp_path, platform="prolific")
     first = ParticipantClient(APIClient(), study.slug)
     assert first.enter({"PROLIFIC_PID": "abc", "STUDY_ID": "s1"}).status_code == 201
     first.consent()
@@ -93,7 +93,7 @@ def test_a_recruit_coming_back_resumes_the_same_participant(db, tmp_path):
 
 
 def test_raw_recruitment_ids_are_kept_apart_from_the_participant(db, tmp_path):
-    study = factories.study(tmp_path, identity_param="PROLIFIC_PID")
+    study = factories.study(tmp_path, platform="prolific")
     ParticipantClient(APIClient(), study.slug).enter({"PROLIFIC_PID": "raw-id-42"})
     participant = Participant.objects.get()
     assert "raw-id-42" not in participant.pseudonym + participant.identity_hash
@@ -101,7 +101,7 @@ def test_raw_recruitment_ids_are_kept_apart_from_the_participant(db, tmp_path):
 
 
 def test_a_study_with_an_identity_parameter_rejects_links_without_it(db, tmp_path):
-    study = factories.study(tmp_path, identity_param="PROLIFIC_PID")
+    study = factories.study(tmp_path, platform="prolific")
     reply = ParticipantClient(APIClient(), study.slug).enter({"STUDY_ID": "x"})
     assert reply.status_code == 400
     assert "PROLIFIC_PID" in reply.json()["detail"]
@@ -341,3 +341,75 @@ def test_the_openapi_schema_describes_every_participant_endpoint(api, db):
         "/api/v1/session/withdraw",
     ]:
         assert path in paths, path
+
+
+# ---- recruitment platforms -------------------------------------------------------------
+
+
+PROLIFIC = {"PROLIFIC_PID": "5f1a", "STUDY_ID": "st1", "SESSION_ID": "se1"}
+MTURK = {
+    "workerId": "A1B2",
+    "assignmentId": "3ASSIGN",
+    "hitId": "3HIT",
+    "turkSubmitTo": "https://workersandbox.mturk.com",
+}
+
+
+def test_a_prolific_recruit_who_completed_sees_that_and_gets_no_second_session(db, tmp_path):
+    study = factories.study(tmp_path, platform="prolific")
+    first = ParticipantClient(APIClient(), study.slug)
+    first.enter(PROLIFIC)
+    first.consent()
+    first.complete()
+    again = ParticipantClient(APIClient(), study.slug)
+    reply = again.enter(PROLIFIC)
+    assert reply.status_code == 200 and reply.json()["state"] == "done"
+    completion = again.next().json()["completion"]
+    assert completion["outcome"] == "completed"
+    assert completion["redirect_url"] == "https://app.prolific.com/submissions/complete?cc=CODE-123"
+    assert Participant.objects.count() == 1 and Response.objects.count() == 4
+
+
+def test_an_mturk_preview_creates_no_participant(db, tmp_path):
+    study = factories.study(tmp_path, platform="mturk")
+    reply = ParticipantClient(APIClient(), study.slug).enter(
+        {**MTURK, "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE"}
+    )
+    assert reply.status_code == 409 and reply.json()["code"] == "mturk_preview"
+    assert Participant.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "submit_to, expected",
+    [
+        (
+            "https://workersandbox.mturk.com",
+            "https://workersandbox.mturk.com/mturk/externalSubmit?assignmentId=3ASSIGN&completion_code=CODE-123",
+        ),
+        ("https://evil.example.org", ""),
+        ("http://www.mturk.com", ""),
+    ],
+)
+def test_mturk_workers_are_sent_back_to_mturk_only(db, tmp_path, submit_to, expected):
+    study = factories.study(tmp_path, platform="mturk")
+    client = ParticipantClient(APIClient(), study.slug)
+    assert client.enter({**MTURK, "turkSubmitTo": submit_to}).status_code == 201
+    client.consent()
+    assert client.complete()["completion"]["redirect_url"] == expected
+
+
+def test_a_researchers_redirect_url_wins_over_the_platforms(db, tmp_path):
+    study = factories.study(tmp_path, platform="prolific", redirect_url="https://lab.example.org/done")
+    client = ParticipantClient(APIClient(), study.slug)
+    client.enter(PROLIFIC)
+    client.consent()
+    assert client.complete()["completion"]["redirect_url"] == "https://lab.example.org/done"
+
+
+def test_a_custom_identity_parameter_and_the_frozen_version_decide(db, tmp_path):
+    study = factories.study(tmp_path, platform="custom", identity_param="pid")
+    study.platform = Study.Platform.ANONYMOUS  # edited after launch: the version still rules
+    study.save()
+    assert ParticipantClient(APIClient(), study.slug).enter({"other": "x"}).status_code == 400
+    assert ParticipantClient(APIClient(), study.slug).enter({"pid": "x"}).status_code == 201
+    assert ParticipantClient(APIClient(), study.slug).enter({"pid": "x"}).status_code == 200

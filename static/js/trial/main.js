@@ -36,6 +36,9 @@ function describeError(error, phase) {
   if (!(error instanceof ApiError)) {
     return { message: "Something went wrong on this page. Please try again; answers already saved are kept.", onAction: reload };
   }
+  if (error.code === "mturk_preview") {
+    return { title: "Preview", message: "This is a preview of the task. Accept the HIT to start." };
+  }
   if (error.code === "study_not_live") {
     return { title: "This study is not open", message: withDetail("This study is not accepting participants at the moment.", error) };
   }
