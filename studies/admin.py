@@ -47,6 +47,17 @@ class StudyAdmin(admin.ModelAdmin):
             {"fields": ["images_per_participant", "consent_text", "consent_version", "instructions"]},
         ),
         ("Recruitment", {"fields": ["platform", "identity_param", "completion_code", "redirect_url"]}),
+        (
+            "Other outcomes",
+            {
+                "fields": [
+                    "no_consent_code",
+                    "no_consent_redirect_url",
+                    "withdrawn_code",
+                    "withdrawn_redirect_url",
+                ]
+            },
+        ),
         ("Reproducibility", {"fields": ["seed", "current_version", "launched_at"]}),
     ]
 

@@ -78,6 +78,14 @@ class Study(models.Model):
         help_text="Where participants come from: decides which URL parameter identifies a recruit "
         "and where completed participants are sent back to.",
     )
+    no_consent_code = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="Shown to those who decline consent (e.g. Prolific's NOCONSENT code).",
+    )
+    no_consent_redirect_url = models.URLField(blank=True, help_text="Where those who decline consent go.")
+    withdrawn_code = models.CharField(max_length=50, blank=True, help_text="Shown to those who withdraw.")
+    withdrawn_redirect_url = models.URLField(blank=True, help_text="Where those who withdraw go.")
     identity_param = models.CharField(
         max_length=50,
         blank=True,

@@ -61,6 +61,12 @@ def frozen_config(study: Study) -> dict:
         "instructions": study.instructions,
         "completion_code": study.completion_code,
         "redirect_url": study.redirect_url,
+        # What each way of finishing shows and where it leads (see services.recruitment).
+        "outcomes": {
+            "completed": {"code": study.completion_code, "redirect_url": study.redirect_url},
+            "no_consent": {"code": study.no_consent_code, "redirect_url": study.no_consent_redirect_url},
+            "withdrawn": {"code": study.withdrawn_code, "redirect_url": study.withdrawn_redirect_url},
+        },
         "platform": study.platform,
         "identity_param": recruitment.identity_key(study.platform, study.identity_param),
         "seed": study.seed,

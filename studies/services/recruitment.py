@@ -38,13 +38,25 @@ def check_entry(config: dict, params: dict[str, str]) -> str:
     return value
 
 
-def completion_redirect(config: dict, params: dict[str, str], code: str) -> str:
-    """Where a completed participant goes: the study's redirect URL, else the platform's."""
-    if config.get("redirect_url"):
-        return config["redirect_url"]
-    if config.get("platform") == "prolific":
+def outcome(config: dict, params: dict[str, str], status: str) -> dict:
+    """{"outcome", "code", "redirect_url"} for a participant who finished with `status`.
+
+    The study's own code and redirect URL for that outcome come first. Otherwise Prolific
+    gets its completion URL with the code (when there is one), and MTurk workers who
+    completed go back to MTurk's externalSubmit (only on MTurk's hosts)."""
+    configured = config.get("outcomes", {}).get(status, {"code": "", "redirect_url": ""})
+    code = configured["code"]
+    return {
+        "outcome": status,
+        "code": code,
+        "redirect_url": configured["redirect_url"] or _platform_redirect(config, params, status, code),
+    }
+
+
+def _platform_redirect(config: dict, params: dict[str, str], status: str, code: str) -> str:
+    if config.get("platform") == "prolific" and code:
         return f"{PROLIFIC_COMPLETION}?{urlencode({'cc': code})}"
-    if config.get("platform") == "mturk":
+    if config.get("platform") == "mturk" and status == "completed":
         target = urlsplit(params.get("turkSubmitTo", ""))
         assignment = params.get("assignmentId", "")
         if target.scheme == "https" and target.hostname in MTURK_HOSTS and assignment:

@@ -121,16 +121,8 @@ def describe(participant: Participant) -> dict:
 def completion(participant: Participant) -> dict | None:
     if not participant.is_finished:
         return None
-    config = participant.version.config
-    if participant.status != Participant.Status.COMPLETED:
-        return {"outcome": participant.status, "code": "", "redirect_url": ""}
-    code = config["completion_code"]
     params = Recruitment.objects.filter(participant=participant).values_list("params", flat=True).first()
-    return {
-        "outcome": participant.status,
-        "code": code,
-        "redirect_url": recruitment.completion_redirect(config, params or {}, code),
-    }
+    return recruitment.outcome(participant.version.config, params or {}, participant.status)
 
 
 def give_consent(participant: Participant, version: int, agree: bool) -> Participant:

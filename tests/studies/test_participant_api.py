@@ -413,3 +413,50 @@ def test_a_custom_identity_parameter_and_the_frozen_version_decide(db, tmp_path)
     assert ParticipantClient(APIClient(), study.slug).enter({"other": "x"}).status_code == 400
     assert ParticipantClient(APIClient(), study.slug).enter({"pid": "x"}).status_code == 201
     assert ParticipantClient(APIClient(), study.slug).enter({"pid": "x"}).status_code == 200
+
+
+def test_declining_and_withdrawing_show_their_own_codes_and_redirects(db, tmp_path):
+    study = factories.study(
+        tmp_path,
+        no_consent_code="NOCONSENT",
+        no_consent_redirect_url="https://lab.example.org/no-consent",
+        withdrawn_code="WITHDRAWN",
+    )
+    declined = ParticipantClient(APIClient(), study.slug)
+    declined.enter()
+    declined.consent(agree=False)
+    assert declined.next().json()["completion"] == {
+        "outcome": "no_consent",
+        "code": "NOCONSENT",
+        "redirect_url": "https://lab.example.org/no-consent",
+    }
+    leaving = ParticipantClient(APIClient(), study.slug)
+    leaving.enter()
+    leaving.consent()
+    reply = leaving.post("session/withdraw").json()
+    assert reply["completion"] == {"outcome": "withdrawn", "code": "WITHDRAWN", "redirect_url": ""}
+
+
+@pytest.mark.parametrize(
+    "platform, params, expected",
+    [
+        ("prolific", PROLIFIC, "https://app.prolific.com/submissions/complete?cc=NOCONSENT"),
+        ("mturk", MTURK, ""),  # a worker who declines returns the HIT; nothing is submitted
+    ],
+)
+def test_declining_on_a_platform_leads_back_only_where_that_makes_sense(
+    db, tmp_path, platform, params, expected
+):
+    study = factories.study(tmp_path, platform=platform, no_consent_code="NOCONSENT")
+    client = ParticipantClient(APIClient(), study.slug)
+    client.enter(params)
+    client.consent(agree=False)
+    assert client.next().json()["completion"]["redirect_url"] == expected
+
+
+def test_outcome_codes_are_frozen_at_launch(live_study, participant):
+    live_study.no_consent_code = "CHANGED-LATER"
+    live_study.save()
+    participant.enter()
+    participant.consent(agree=False)
+    assert participant.next().json()["completion"]["code"] == ""
