@@ -57,7 +57,8 @@ class Receipt(serializers.Serializer):
 
 class Consent(serializers.Serializer):
     version = serializers.IntegerField()
-    text = serializers.CharField()
+    text = serializers.CharField(help_text="As the researcher wrote it (Markdown).")
+    html = serializers.CharField(help_text="Rendered and sanitised: safe to insert as HTML.")
 
 
 class Completion(serializers.Serializer):
@@ -72,6 +73,7 @@ class SessionState(serializers.Serializer):
     progress = Progress()
     consent = Consent()
     instructions = serializers.CharField(allow_blank=True)
+    instructions_html = serializers.CharField(allow_blank=True)
     completion = Completion(allow_null=True)
 
 

@@ -18,7 +18,7 @@ ADMIN_USERNAME = "admin"
 CONSENT = (
     "This is a demonstration of SecondLook. You will see photos together with the labels an "
     "image classifier gave them, and tell us which labels describe each photo. It takes about "
-    "three minutes. Your answers are stored under a random pseudonym and used only to show how "
+    "**three minutes**. Your answers are stored under a random pseudonym and used only to show how "
     "the software works. You may stop at any time."
 )
 INSTRUCTIONS = (

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studies.models import AuditLog, Participant, Recruitment, Response, Study
-from studies.services import recruitment
+from studies.services import markdown, recruitment
 from studies.services.errors import Conflict, Invalid, NotFound
 from studies.services.trials import assign_trials, progress
 
@@ -112,8 +112,13 @@ def describe(participant: Participant) -> dict:
         "participant": participant.pseudonym,
         "state": state(participant),
         "progress": progress(participant),
-        "consent": {"version": config["consent_version"], "text": config["consent_text"]},
+        "consent": {
+            "version": config["consent_version"],
+            "text": config["consent_text"],
+            "html": markdown.render(config["consent_text"]),
+        },
         "instructions": config["instructions"],
+        "instructions_html": markdown.render(config["instructions"]),
         "completion": completion(participant),
     }
 

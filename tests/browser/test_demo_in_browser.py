@@ -115,6 +115,8 @@ def test_a_participant_completes_the_demo_and_the_researcher_exports_the_answers
     participant = browser.new_context(viewport={"width": 1280, "height": 900})
     page = participant.new_page()
     page.goto(f"{demo['base']}/s/demo-topk/")
+    # The consent text is Markdown, rendered (and sanitised) by the server.
+    assert page.inner_text(".consent-text strong") == "three minutes"
     page.click("#consent-agree")
     page.click("#start-trials")
     chosen = [answer_trial(page, index) for index in range(4)]

@@ -23,7 +23,11 @@ def test_a_participant_consents_judges_every_trial_and_gets_the_completion_code(
     assert len(entered.json()["token"]) >= 40
 
     session = participant.get("session").json()
-    assert session["consent"] == {"version": 1, "text": "You agree to take part."}
+    assert session["consent"] == {
+        "version": 1,
+        "text": "You agree to take part.",
+        "html": "<p>You agree to take part.</p>",
+    }
     assert session["instructions"] == "Tick the labels that fit."
 
     consented = participant.consent()

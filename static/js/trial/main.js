@@ -155,7 +155,8 @@ function run() {
 
   function showInstructions() {
     machine.go("instructions");
-    ui.mount(ui.instructionsScreen(session.instructions, { onStart: guard(goNext) }).screen);
+    const instructions = { html: session.instructions_html, text: session.instructions };
+    ui.mount(ui.instructionsScreen(instructions, { onStart: guard(goNext) }).screen);
   }
 
   async function goNext() {

@@ -31,6 +31,17 @@ function paragraphs(text, className) {
   return box;
 }
 
+// Consent and instructions arrive as Markdown rendered and sanitised by the server (a fixed
+// set of formatting tags). DOMParser builds them in an inert document, where nothing runs,
+// and the nodes are moved over; plain text is the fallback.
+function richText(html, text, className) {
+  if (!html) return paragraphs(text, className);
+  const box = el("div", { class: className });
+  const parsed = new DOMParser().parseFromString(html, "text/html");
+  box.append(...Array.from(parsed.body.childNodes, (node) => document.importNode(node, true)));
+  return box;
+}
+
 function heading(text, id) {
   return el("h1", { id, tabindex: "-1", text });
 }
@@ -77,7 +88,7 @@ export function consentScreen(consent, { onAgree, onDecline }) {
     "section",
     { class: "screen text", "aria-labelledby": "consent-title" },
     heading("Consent to take part", "consent-title"),
-    paragraphs(consent && consent.text, "prose consent-text"),
+    richText(consent && consent.html, consent && consent.text, "prose consent-text"),
     el("div", { class: "actions" }, agree, decline),
   );
   return {
@@ -89,13 +100,15 @@ export function consentScreen(consent, { onAgree, onDecline }) {
   };
 }
 
-export function instructionsScreen(text, { onStart }) {
+export function instructionsScreen({ html, text }, { onStart }) {
   const start = el("button", { type: "button", id: "start-trials", class: "primary", text: "Start" });
   start.addEventListener("click", () => {
     start.disabled = true;
     onStart();
   });
-  const body = String(text || "").trim() ? paragraphs(text, "prose") : paragraphs("When you are ready, press Start.", "prose");
+  const body = String(text || "").trim()
+    ? richText(html, text, "prose")
+    : paragraphs("When you are ready, press Start.", "prose");
   const screen = el(
     "section",
     { class: "screen text", "aria-labelledby": "instructions-title" },
