@@ -50,56 +50,56 @@ def clear_queues(redis_url: str) -> None:
     redis.Redis.from_url(redis_url).delete("gpu", "default", "unacked", "unacked_index", "unacked_mutex")
 
 
-@pytest.fixture
-def worker(postgres, redis_url, tmp_path, settings):
-    """A real `celery worker` process on the test database, and this process sending to it."""
-    clear_queues(redis_url)
-    env = {
+def worker_env(postgres: str, redis_url: str, tmp_path, settings, **extra: str) -> dict:
+    """A worker's environment: the test database, the broker, the same media directory."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.embedded",
         "DATABASE_URL": postgres,
         "REDIS_URL": redis_url,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "SECONDLOOK_DATA_DIR": str(tmp_path),
+        **extra,
     }
-    log = (tmp_path / "worker.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "gpu,default",
-            "--pool",
-            "solo",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "info",
-            "-n",
-            f"test-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+
+
+def start_worker(name: str, env: dict, tmp_path) -> subprocess.Popen:
+    log = (tmp_path / f"{name}.log").open("w")
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default"]
+    command += ["--pool", "solo", "--without-mingle", "--without-gossip", "-l", "info"]
+    command += ["-n", f"{name}-{os.getpid()}@%h"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def send_to_workers(settings, redis_url: str) -> None:
+    """This test process sends tasks to the broker instead of running them itself."""
     settings.SECONDLOOK_TASK_MODE = "celery"
     celery_app.conf.task_always_eager = False
     celery_app.conf.broker_url = redis_url
+
+
+@pytest.fixture
+def worker(postgres, redis_url, tmp_path, settings):
+    """A real `celery worker` process on the test database, and this process sending to it."""
+    clear_queues(redis_url)
+    env = worker_env(postgres, redis_url, tmp_path, settings)
+    process = start_worker("test", env, tmp_path)
+    send_to_workers(settings, redis_url)
     try:
         yield process
     finally:
         celery_app.conf.task_always_eager = True
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop_worker(process)
 
 
 def wait_for(job: PreparationJob, seconds: float = 180) -> PreparationJob:
@@ -169,44 +169,17 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
 
     settings.SECONDLOOK_PREPARATION_BATCH = 1
     clear_queues(redis_url)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.embedded",
-        "DATABASE_URL": postgres,
-        "REDIS_URL": redis_url,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "SECONDLOOK_DATA_DIR": str(tmp_path),
-        "CELERY_VISIBILITY_TIMEOUT": "6",
-        "CELERY_UNACKED_RESTORE_INTERVAL": "2",
-        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
-    }
-
-    def start(name):
-        log = (tmp_path / f"{name}.log").open("w")
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "gpu,default",
-            "--pool",
-            "solo",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "info",
-            "-n",
-            f"{name}-{os.getpid()}@%h",
-        ]
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    settings.SECONDLOOK_TASK_MODE = "celery"
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.broker_url = redis_url
-    first = start("doomed")
+    env = worker_env(
+        postgres,
+        redis_url,
+        tmp_path,
+        settings,
+        CELERY_VISIBILITY_TIMEOUT="6",
+        CELERY_UNACKED_RESTORE_INTERVAL="2",
+        CELERY_UNACKED_RESTORE_THROTTLE="1",
+    )
+    send_to_workers(settings, redis_url)
+    first = start_worker("doomed", env, tmp_path)
     second = None
     try:
         attack = {"attack": "pgd", "eps": 8, "steps": 60}
@@ -222,7 +195,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
         killed = job.batches.get(status=JobBatch.Status.RUNNING)
-        second = start("rescuer")
+        second = start_worker("rescuer", env, tmp_path)
         job = wait_for(job, seconds=240)
         assert job.status == PreparationJob.Status.DONE, job.message
         assert job.progress()["done"] == 3 and job.progress()["failed"] == 0
@@ -232,9 +205,5 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
     finally:
         celery_app.conf.task_always_eager = True
         for process in (first, second):
-            if process and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            if process:
+                stop_worker(process)
