@@ -12,12 +12,20 @@ from inference.models import PreparationJob
 from inference.services.jobs import request_job
 from studies.models import AuditLog, Participant, Response, Study, StudyVersion, Trial
 from studies.services import launch as lifecycle
+from studies.services import stimuli
 from studies.services.errors import ServiceError
 
 admin.site.site_header = "SecondLook"
 if settings.SECONDLOOK_TASK_MODE == "in-process":
     admin.site.site_header = "SecondLook — embedded mode (tasks run in-process)"
 admin.site.site_title = "SecondLook"
+
+
+def answer_text(answer: dict) -> str:
+    if "choice" in answer:
+        confidence = answer.get("confidence")
+        return answer["choice"] + (f" (confidence {confidence})" if confidence else "")
+    return ", ".join(answer.get("selected", []))
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,10 +49,24 @@ class StudyAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["title", "slug", "status", "readiness", "links"]}),
-        ("Stimuli", {"fields": ["image_set", "classifier", "task_kind", "k", "prompt"]}),
+        ("Stimuli", {"fields": ["image_set", "classifier", "task_kind", "k", "prompt", "stimuli", "attack"]}),
+        (
+            "Explanations",
+            {"fields": ["explanation_display", "explanation_method", "examples_count"]},
+        ),
         (
             "Session",
-            {"fields": ["images_per_participant", "consent_text", "consent_version", "instructions"]},
+            {
+                "fields": [
+                    "images_per_participant",
+                    "ask_confidence",
+                    "practice_trials",
+                    "attention_checks",
+                    "consent_text",
+                    "consent_version",
+                    "instructions",
+                ]
+            },
         ),
         ("Recruitment", {"fields": ["platform", "identity_param", "completion_code", "redirect_url"]}),
         (
@@ -83,18 +105,32 @@ class StudyAdmin(admin.ModelAdmin):
     def readiness(self, study):
         if not study.pk:
             return "Save the study first."
-        problems = lifecycle.readiness_problems(study)
-        if not problems:
-            return "Ready."
-        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((p,) for p in problems)))
+        plan = lifecycle.readiness(study)
+        verdict = f"Ready: {len(plan.items)} items." if not plan.problems else "Not ready:"
+        lines = [*plan.problems, *(f"Note: {note}" for note in plan.notes)]
+        return format_html(
+            "{}<ul>{}</ul>", verdict, format_html_join("", "<li>{}</li>", ((line,) for line in lines))
+        )
 
-    @admin.action(description="Prepare stimuli (compute top-k predictions)")
+    @admin.action(description="Prepare stimuli (everything the study shows)")
     def prepare(self, request, queryset):
         for study in queryset:
-            job = request_job(
-                PreparationJob.Kind.PREDICTIONS, study.image_set, study.classifier, {"k": study.k}
-            )
-            self.message_user(request, f"{study}: preparation job {job.pk} is {job.status}.")
+            try:
+                jobs = stimuli.required_jobs(study)
+            except ValueError as error:
+                self.message_user(request, f"{study}: the attack is invalid: {error}", messages.ERROR)
+                continue
+            for kind, params in jobs:
+                job = request_job(kind, study.image_set, study.classifier, params)
+                failed = job.status == PreparationJob.Status.FAILED
+                self.message_user(
+                    request,
+                    f"{study}: {kind} job {job.pk} is {job.status}. {job.message if failed else ''}".strip(),
+                    messages.ERROR if failed else messages.INFO,
+                )
+                if job.status != PreparationJob.Status.DONE:
+                    # The next preparations read this one's results: ask again when it is done.
+                    break
 
     def _lifecycle(self, request, queryset, move, verb):
         for study in queryset:
@@ -130,7 +166,7 @@ class StudyVersionAdmin(ReadOnlyAdmin):
 
 class TrialInline(admin.TabularInline):
     model = Trial
-    fields = ["index", "item", "kind", "presented_at", "answer"]
+    fields = ["index", "item", "kind", "role", "presented_at", "answer", "problem"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -138,7 +174,7 @@ class TrialInline(admin.TabularInline):
     @admin.display(description="answer")
     def answer(self, trial):
         response = getattr(trial, "response", None)
-        return ", ".join(response.answer.get("selected", [])) if response else "—"
+        return answer_text(response.answer) if response else "—"
 
 
 @admin.register(Participant)
@@ -161,9 +197,9 @@ class ResponseAdmin(ReadOnlyAdmin):
     def study(self, response):
         return response.trial.participant.study
 
-    @admin.display(description="selected")
+    @admin.display(description="answer")
     def selected(self, response):
-        return ", ".join(response.answer.get("selected", []))
+        return answer_text(response.answer)
 
 
 @admin.register(AuditLog)

@@ -30,6 +30,27 @@ class Study(models.Model):
 
     class TaskKind(models.TextChoices):
         TOPK_SELECT = "topk_select", "Which of the model's top-k labels describe the image"
+        LABEL_CHECK = "label_check", "Is the model's label a reasonable description (yes / no)"
+        FORCED_CHOICE = "forced_choice", "Which of two labels fits better (dataset's or model's)"
+        MANIPULATION_CHECK = "manipulation_check", "Was this image altered"
+
+    class Stimuli(models.TextChoices):
+        CLEAN = "clean", "Clean images"
+        ADVERSARIAL = "adversarial", "Adversarial images (successful attacks only)"
+        BOTH = "both", "Clean and adversarial images (never both versions to one participant)"
+
+    class ExplanationDisplay(models.TextChoices):
+        NONE = "none", "No explanation"
+        SIDE_BY_SIDE = "side_by_side", "Heatmap beside the image"
+        TOGGLE = "toggle", "Heatmap the participant can open (openings are logged)"
+        EXAMPLES = "examples", "Prototype images of the predicted class"
+
+    class ExplanationMethod(models.TextChoices):
+        GRADCAM = "gradcam", "Grad-CAM"
+        GRADIENT = "gradient", "Vanilla gradient"
+        SMOOTHGRAD = "smoothgrad", "SmoothGrad"
+        INTEGRATED_GRADIENTS = "integrated_gradients", "Integrated Gradients"
+        OCCLUSION = "occlusion", "Occlusion"
 
     slug = models.SlugField(
         max_length=80, unique=True, help_text="Appears in the participant link /s/<slug>/."
@@ -50,6 +71,48 @@ class Study(models.Model):
     prompt = models.CharField(
         max_length=300,
         default="Which of these labels describe the image? Select every one that applies.",
+        help_text="The question of top-k trials. The other kinds word their own question "
+        "around the label they show.",
+    )
+    stimuli = models.CharField(
+        max_length=12,
+        choices=Stimuli.choices,
+        default=Stimuli.CLEAN,
+        help_text="Adversarial and explanation studies show the image as the classifier sees it "
+        "(resized and cropped), so that clean and adversarial versions differ only by the attack.",
+    )
+    attack = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The adversarial preparation whose images are shown, e.g. {"attack": "pgd", '
+        '"eps": 8, "steps": 10} (budget in 1/255). Needed unless the stimuli are clean.',
+    )
+    explanation_display = models.CharField(
+        max_length=20, choices=ExplanationDisplay.choices, default=ExplanationDisplay.NONE
+    )
+    explanation_method = models.CharField(
+        max_length=30,
+        choices=ExplanationMethod.choices,
+        default=ExplanationMethod.GRADCAM,
+        help_text="For heatmaps: the saliency method, for the class the model predicted.",
+    )
+    examples_count = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="For example-based explanations: how many prototypes of the predicted class.",
+    )
+    ask_confidence = models.BooleanField(
+        default=True, help_text="Yes/no and two-label answers also ask for a 1–5 confidence."
+    )
+    practice_trials = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(10)],
+        help_text="Trials with feedback before the real ones; they are not data.",
+    )
+    attention_checks = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(10)],
+        help_text="Instructed-response checks placed among the trials (never first, never adjacent).",
     )
     consent_text = models.TextField(
         help_text="Shown before anything else; participants must agree to continue."
@@ -128,19 +191,45 @@ class StudyVersion(models.Model):
 
 
 class Item(models.Model):
-    """One thing to judge: an image with the labels shown for it, frozen at launch."""
+    """One thing to judge: a stimulus (a source image or an adversarial version of it), the
+    labels shown with it and its explanation, frozen at launch."""
 
     version = models.ForeignKey(StudyVersion, on_delete=models.CASCADE, related_name="items")
-    image = models.ForeignKey("inference.Image", on_delete=models.PROTECT)
+    image = models.ForeignKey("inference.Image", on_delete=models.PROTECT, help_text="The source image.")
     prediction = models.ForeignKey("inference.Prediction", on_delete=models.PROTECT)
-    # [{"id": "n07920052", "text": "espresso", "rank": 1, "prob": 0.95}, ...] by rank.
+    adversarial = models.ForeignKey(
+        "inference.AdversarialImage", null=True, blank=True, on_delete=models.PROTECT
+    )
+    # What the participant sees: {"url", "width", "height", "sha256"}.
+    stimulus = models.JSONField()
+    # topk_select: the model's top-k, by rank; label_check: the model's top-1 on the stimulus;
+    # forced_choice: the dataset's label and the model's, in that order.
+    # [{"id": "n07920052", "text": "espresso", "rank": 1, "prob": 0.95}, ...]
     labels = models.JSONField()
+    explanation = models.ForeignKey("inference.Explanation", null=True, blank=True, on_delete=models.PROTECT)
+    # For example-based explanations: the prototype images shown, as stimuli.
+    examples = models.JSONField(default=list, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["version", "image"], name="one_item_per_image")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "image"],
+                condition=models.Q(adversarial__isnull=True),
+                name="one_clean_item_per_image",
+            ),
+            models.UniqueConstraint(
+                fields=["version", "adversarial"],
+                condition=models.Q(adversarial__isnull=False),
+                name="one_item_per_adversarial",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"item {self.pk} ({self.image.original_name})"
+
+    @property
+    def altered(self) -> bool:
+        return self.adversarial_id is not None
 
 
 class Participant(models.Model):
@@ -202,19 +291,38 @@ class Recruitment(models.Model):
 
 
 class Trial(models.Model):
+    class Role(models.TextChoices):
+        MAIN = "main", "Data"
+        ATTENTION = "attention", "Attention check"
+        PRACTICE = "practice", "Practice (not data)"
+
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
     index = models.PositiveIntegerField()
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="trials")
     kind = models.CharField(max_length=30)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MAIN)
+    prompt = models.CharField(max_length=500)
     # The options in the order shown: [{"id": "n07920052", "text": "espresso"}, ..., {"id": "none", ...}]
     options = models.JSONField()
+    # Attention and practice trials: the answer asked for or the dataset's, never sent to
+    # the browser before the answer: {"choice": id} or {"selected": [ids]}.
+    expected = models.JSONField(null=True, blank=True)
     presented_at = models.DateTimeField(null=True, blank=True)
+    # The browser could not load or verify the stimulus: the trial is skipped, not shown broken.
+    problem = models.CharField(max_length=30, blank=True)
+    problem_detail = models.CharField(max_length=200, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["participant", "index"]
         constraints = [
             models.UniqueConstraint(fields=["participant", "index"], name="one_trial_per_position"),
-            models.UniqueConstraint(fields=["participant", "item"], name="item_once_per_participant"),
+            # Checks and practice reuse stimuli; an item is judged for data once per participant.
+            models.UniqueConstraint(
+                fields=["participant", "item"],
+                condition=models.Q(role="main"),
+                name="item_once_per_participant",
+            ),
         ]
 
     def __str__(self) -> str:

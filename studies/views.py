@@ -16,6 +16,7 @@ def participant_page(request, slug: str):
             "consent": reverse("api-consent"),
             "next": reverse("api-next"),
             "response": reverse("api-response", args=[0]).replace("/0/", "/{trial_id}/"),
+            "problem": reverse("api-problem", args=[0]).replace("/0/", "/{trial_id}/"),
             "withdraw": reverse("api-withdraw"),
         },
     }

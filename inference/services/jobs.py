@@ -24,6 +24,16 @@ def params_key(kind: str, params: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# What an explanation map depends on: jobs that differ only in what else they explain
+# (clean images only, or their adversarial versions too) share maps.
+MAP_FIELDS = ("method", "method_params", "target", "seed")
+
+
+def explanation_map_key(params: dict) -> str:
+    """The key stored with each Explanation, from an explanations job's canonical params."""
+    return params_key("explanation-map", {field: params[field] for field in MAP_FIELDS})
+
+
 def request_job(
     kind: str, image_set: ImageSet, classifier: Classifier, params: dict | None = None, dispatch: bool = True
 ) -> PreparationJob:

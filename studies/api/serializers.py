@@ -48,8 +48,25 @@ class ResponseRequest(serializers.Serializer):
         return value
 
 
+class Feedback(serializers.Serializer):
+    correct = serializers.BooleanField(allow_null=True)
+    message = serializers.CharField()
+
+
 class Receipt(serializers.Serializer):
     id = serializers.IntegerField()
+    trial = serializers.IntegerField()
+    progress = Progress()
+    finished = serializers.BooleanField()
+    feedback = Feedback(required=False, help_text="Practice trials only.")
+
+
+class ProblemRequest(serializers.Serializer):
+    reason = serializers.ChoiceField(["image_unavailable", "checksum_mismatch"])
+    detail = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
+
+
+class ProblemReceipt(serializers.Serializer):
     trial = serializers.IntegerField()
     progress = Progress()
     finished = serializers.BooleanField()
@@ -95,15 +112,27 @@ class Option(serializers.Serializer):
     text = serializers.CharField()
 
 
+class Explanation(serializers.Serializer):
+    display = serializers.ChoiceField(["side_by_side", "toggle", "examples"])
+    method = serializers.CharField(allow_null=True)
+    caption = serializers.CharField()
+    image = Stimulus(allow_null=True, help_text="The heatmap overlay, at the stimulus size.")
+    examples = Stimulus(many=True, help_text="Prototype images of the predicted class.")
+
+
 class TrialObject(serializers.Serializer):
     id = serializers.IntegerField()
     index = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(
+        ["topk_select", "label_check", "forced_choice", "manipulation_check", "attention"]
+    )
     prompt = serializers.CharField()
     image = Stimulus()
-    explanation = serializers.DictField(allow_null=True)
+    explanation = Explanation(allow_null=True)
     options = Option(many=True)
     multi = serializers.BooleanField()
+    confidence = serializers.BooleanField(help_text="A 1–5 confidence is part of the answer.")
+    practice = serializers.BooleanField(help_text="Not data: the receipt carries feedback.")
 
 
 class NextReply(serializers.Serializer):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("session/consent", views.Consent.as_view(), name="api-consent"),
     path("session/next", views.NextTrial.as_view(), name="api-next"),
     path("session/trials/<int:trial_id>/response", views.TrialResponse.as_view(), name="api-response"),
+    path("session/trials/<int:trial_id>/problem", views.TrialProblem.as_view(), name="api-problem"),
     path("session/withdraw", views.Withdraw.as_view(), name="api-withdraw"),
     path(
         "studies/<slug:slug>/export/responses.csv",

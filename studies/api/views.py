@@ -88,6 +88,15 @@ class TrialResponse(ParticipantView):
         return Response(receipt, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
+class TrialProblem(ParticipantView):
+    @extend_schema(request=s.ProblemRequest, responses={200: s.ProblemReceipt, 201: s.ProblemReceipt})
+    def post(self, request, trial_id: int):
+        body = s.ProblemRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        receipt, created = trials.report_problem(request.auth, trial_id, **body.validated_data)
+        return Response(receipt, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
 class Withdraw(ParticipantView):
     @extend_schema(request=None, responses=s.StateReply)
     def post(self, request):

@@ -8,9 +8,8 @@ Study row cannot change what a running participant sees or what their answers me
 from django.db import transaction
 from django.utils import timezone
 
-from inference.models import Prediction
 from studies.models import Item, Study, StudyVersion
-from studies.services import recruitment
+from studies.services import recruitment, stimuli, task_kinds
 from studies.services.errors import Conflict
 
 
@@ -22,29 +21,27 @@ class NotReady(Conflict):
         self.problems = problems
 
 
+def readiness(study: Study) -> stimuli.Plan:
+    """The items a launch would freeze, what is missing before it can (problems) and what
+    it would leave out (notes)."""
+    plan = stimuli.plan_items(study)
+    if not study.consent_text.strip():
+        plan.problems.insert(0, "the consent text is empty")
+    needs_labels = study.practice_trials and study.task_kind in task_kinds.NEEDS_TRUE_LABEL
+    if needs_labels and plan.items and not any(item["image"].true_class for item in plan.items):
+        plan.problems.append("practice trials give feedback from the dataset's labels: no image has one")
+    sources = len({item["image"].pk for item in plan.items})
+    if plan.items and sources < study.images_per_participant:
+        plan.notes.append(
+            f"only {sources} source images for {study.images_per_participant} trials per participant "
+            "(nobody sees two versions of one image): sessions will be shorter"
+        )
+    return plan
+
+
 def readiness_problems(study: Study) -> list[str]:
     """What is missing before the study can go live; empty when it is ready."""
-    problems = []
-    if not study.consent_text.strip():
-        problems.append("the consent text is empty")
-    images = study.image_set.images.all()
-    total = images.count()
-    if total == 0:
-        problems.append(f"the image set {study.image_set} has no images")
-        return problems
-    predicted = Prediction.objects.filter(classifier=study.classifier, image__in=images)
-    missing = total - predicted.count()
-    if missing:
-        problems.append(
-            f"{missing} of {total} images have no predictions by {study.classifier} yet "
-            "(run `manage.py prepare` or the admin's prepare action)"
-        )
-    short = [p.image_id for p in predicted.only("topk", "image_id") if len(p.topk) < study.k]
-    if short:
-        problems.append(
-            f"{len(short)} predictions have fewer than k={study.k} labels; prepare again with k={study.k}"
-        )
-    return problems
+    return readiness(study).problems
 
 
 def frozen_config(study: Study) -> dict:
@@ -56,6 +53,14 @@ def frozen_config(study: Study) -> dict:
         "k": study.k,
         "images_per_participant": study.images_per_participant,
         "prompt": study.prompt,
+        "stimuli": study.stimuli,
+        "attack": stimuli.attack_params(study) if stimuli.uses_adversarial(study) else None,
+        "explanation_display": study.explanation_display,
+        "explanation_method": study.explanation_method,
+        "examples_count": study.examples_count,
+        "ask_confidence": study.ask_confidence,
+        "practice_trials": study.practice_trials,
+        "attention_checks": study.attention_checks,
         "consent_text": study.consent_text,
         "consent_version": study.consent_version,
         "instructions": study.instructions,
@@ -86,26 +91,12 @@ def launch(study: Study) -> StudyVersion:
     study = Study.objects.select_for_update().get(pk=study.pk)
     if study.status == Study.Status.LIVE:
         raise Conflict("The study is already live.", code="already_live")
-    problems = readiness_problems(study)
-    if problems:
-        raise NotReady(problems)
+    plan = readiness(study)
+    if plan.problems:
+        raise NotReady(plan.problems)
     number = (study.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
     version = StudyVersion.objects.create(study=study, number=number, config=frozen_config(study))
-    predictions = Prediction.objects.filter(
-        classifier=study.classifier, image__in=study.image_set.images.all()
-    ).order_by("image_id")
-    Item.objects.bulk_create(
-        Item(
-            version=version,
-            image_id=p.image_id,
-            prediction=p,
-            labels=[
-                {"id": t["class_id"], "text": t["label"], "rank": t["rank"], "prob": t["prob"]}
-                for t in p.topk[: study.k]
-            ],
-        )
-        for p in predictions
-    )
+    Item.objects.bulk_create(Item(version=version, **item) for item in plan.items)
     study.current_version = version
     study.status = Study.Status.LIVE
     study.launched_at = study.launched_at or timezone.now()

@@ -3,7 +3,10 @@
 Invariants:
 - Items are assigned once, at consent: least-judged items first, ties broken by the
   participant's stored seed, so the assignment can be reproduced from the database.
-  The database refuses a second trial of the same item for a participant.
+  The database refuses a second data trial of the same item for a participant, and no
+  participant gets two versions (clean, adversarial) of one source image.
+- Practice trials come first and are not data (no progress, no export by default);
+  attention checks are placed among the data trials, never first and never adjacent.
 - A trial has at most one response. The first submission's receipt is stored and a
   replay with the same idempotency key gets it back unchanged; a different submission
   for an answered trial is a conflict, and nothing stored is changed.
@@ -18,72 +21,174 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from studies.models import Item, Participant, Response, Trial
-from studies.services.errors import Conflict, Invalid, NotFound
+from studies.services import task_kinds
+from studies.services.errors import Conflict, NotFound
 
-NONE_OPTION = {"id": "none", "text": "None of these"}
 UPCOMING = 3
+Role = Trial.Role
 
 
 def assign_trials(participant: Participant) -> list[Trial]:
+    """Practice trials first, then the participant's items with attention checks among
+    them (never first, never adjacent)."""
     version = participant.version
     config = version.config
-    counted = ~Q(trials__participant__status__in=[Participant.Status.WITHDRAWN])
+    counted = Q(trials__role=Role.MAIN) & ~Q(trials__participant__status=Participant.Status.WITHDRAWN)
     items = list(
         Item.objects.filter(version=version)
         .annotate(judged=Count("trials", filter=counted))
-        .values_list("id", "judged", "labels")
+        .select_related("image", "prediction", "adversarial")
+        .order_by("id")
     )
     rng = random.Random(participant.seed)
     rng.shuffle(items)
-    items.sort(key=lambda row: row[1])  # stable: shuffled order breaks ties
-    chosen = items[: config["images_per_participant"]]
+    items.sort(key=lambda item: item.judged)  # stable: the shuffled order breaks ties
+    chosen, sources = [], set()
+    for item in items:
+        # A clean image and its adversarial version are one source: never both to one person.
+        if item.image_id not in sources and len(chosen) < config["images_per_participant"]:
+            chosen.append(item)
+            sources.add(item.image_id)
     rng.shuffle(chosen)
+    spare = [item for item in items if item.image_id not in sources] or items
+    decoys = _decoys(items)
+    kind = config["task_kind"]
     trials = [
-        Trial(
-            participant=participant,
-            index=index,
-            item_id=item_id,
-            kind=config["task_kind"],
-            options=[{"id": label["id"], "text": label["text"]} for label in labels] + [NONE_OPTION],
+        _trial(
+            participant, kind, Role.PRACTICE, item, task_kinds.question(kind, item, config, rng, True, decoys)
         )
-        for index, (item_id, _, labels) in enumerate(chosen)
+        for item in _practice_items(spare, kind, config.get("practice_trials", 0), rng)
     ]
+    checks = config.get("attention_checks", 0)
+    after = set(rng.sample(range(1, len(chosen) + 1), min(checks, len(chosen))))
+    for position, item in enumerate(chosen, start=1):
+        trials.append(
+            _trial(
+                participant,
+                kind,
+                Role.MAIN,
+                item,
+                task_kinds.question(kind, item, config, rng, False, decoys),
+            )
+        )
+        if position in after:
+            check_item = rng.choice(spare)
+            question = task_kinds.attention_question(check_item, rng, decoys)
+            trials.append(_trial(participant, task_kinds.ATTENTION, Role.ATTENTION, check_item, question))
+    for index, trial in enumerate(trials):
+        trial.index = index
     return Trial.objects.bulk_create(trials)
 
 
+def _decoys(items: list[Item]) -> list[dict]:
+    """Labels of the study's classes, for practice and attention options."""
+    seen = {}
+    for item in items:
+        for label in item.labels:
+            seen.setdefault(label["id"], {"id": label["id"], "text": label["text"]})
+        if item.image.true_class:
+            seen.setdefault(
+                item.image.true_class, {"id": item.image.true_class, "text": item.image.true_label}
+            )
+    return sorted(seen.values(), key=lambda label: label["id"])
+
+
+def _practice_items(spare: list[Item], kind: str, count: int, rng: random.Random) -> list[Item]:
+    usable = spare
+    if kind in task_kinds.NEEDS_TRUE_LABEL:
+        usable = [item for item in spare if item.image.true_class]
+    picked, sources = [], set()
+    for item in usable:
+        if item.image_id not in sources:
+            picked.append(item)
+            sources.add(item.image_id)
+    return rng.sample(picked, min(count, len(picked)))
+
+
+def _trial(participant, kind, role, item, question) -> Trial:
+    return Trial(
+        participant=participant,
+        index=0,
+        item=item,
+        kind=kind,
+        role=role,
+        prompt=question.prompt,
+        options=question.options,
+        expected=question.expected,
+    )
+
+
 def progress(participant: Participant) -> dict:
-    counts = participant.trials.aggregate(
-        total=Count("id"), done=Count("id", filter=Q(response__isnull=False))
+    """Trials that count (practice does not): done means answered or skipped."""
+    settled = Q(response__isnull=False) | ~Q(problem="")
+    counts = participant.trials.exclude(role=Role.PRACTICE).aggregate(
+        total=Count("id"), done=Count("id", filter=settled)
     )
     return {"done": counts["done"], "total": counts["total"]}
 
 
 def _open_trials(participant: Participant):
-    return participant.trials.filter(response__isnull=True).select_related("item__image").order_by("index")
+    return (
+        participant.trials.filter(response__isnull=True, problem="")
+        .select_related("item__image", "item__prediction", "item__adversarial", "item__explanation")
+        .order_by("index")
+    )
 
 
-def trial_payload(trial: Trial) -> dict:
-    image = trial.item.image
+def explanation_payload(trial: Trial, config: dict) -> dict | None:
+    display = config.get("explanation_display", "none")
+    if display == "none" or trial.role == Role.ATTENTION:
+        return None
+    item = trial.item
+    label = task_kinds.quoted(task_kinds.model_label(item)["text"])
+    if display == "examples":
+        return {
+            "display": display,
+            "method": None,
+            "caption": f"Images the model considers typical of {label}",
+            "image": None,
+            "examples": item.examples,
+        }
+    overlay = item.explanation
+    stimulus = item.stimulus
+    return {
+        "display": display,
+        "method": config["explanation_method"],
+        "caption": f"Where the model looked when it answered {label}",
+        "image": {
+            "url": overlay.stimulus_path,
+            "width": stimulus["width"],
+            "height": stimulus["height"],
+            "sha256": overlay.overlay_sha256,
+        },
+        "examples": [],
+    }
+
+
+def trial_payload(trial: Trial, config: dict) -> dict:
     return {
         "id": trial.id,
         "index": trial.index,
         "kind": trial.kind,
-        "prompt": trial.participant.version.config["prompt"],
-        "image": {
-            "url": image.stimulus_path,
-            "width": image.width,
-            "height": image.height,
-            "sha256": image.sha256,
-        },
-        "explanation": None,
+        "prompt": trial.prompt,
+        "image": trial.item.stimulus,
+        "explanation": explanation_payload(trial, config),
         "options": trial.options,
-        "multi": True,
+        "multi": trial.kind == task_kinds.Kind.TOPK_SELECT,
+        "confidence": task_kinds.asks_confidence(trial, config),
+        "practice": trial.role == Role.PRACTICE,
     }
 
 
+def _image_urls(payload: dict) -> list[str]:
+    explanation = payload["explanation"] or {}
+    extra = [explanation["image"]] if explanation.get("image") else []
+    return [image["url"] for image in [payload["image"], *extra, *explanation.get("examples", [])]]
+
+
 def next_trial(participant: Participant) -> tuple[dict | None, list[str]]:
-    """The first unanswered trial (the same one until it is answered) and the image URLs
-    of the ones after it, for preloading. (None, []) once every trial is answered."""
+    """The first open trial (the same one until it is answered or skipped) and the image
+    URLs of the ones after it, for preloading. (None, []) once none is open."""
     if participant.is_finished:
         return None, []
     upcoming = list(_open_trials(participant)[: UPCOMING + 1])
@@ -92,41 +197,17 @@ def next_trial(participant: Participant) -> tuple[dict | None, list[str]]:
     current = upcoming[0]
     if current.presented_at is None:
         Trial.objects.filter(pk=current.pk, presented_at__isnull=True).update(presented_at=timezone.now())
-    current.participant = participant
-    return trial_payload(current), [t.item.image.stimulus_path for t in upcoming[1:]]
+    config = participant.version.config
+    urls = [url for trial in upcoming[1:] for url in _image_urls(trial_payload(trial, config))]
+    return trial_payload(current, config), urls
 
 
-def validate_answer(trial: Trial, answer: dict) -> dict:
-    """The answer in canonical form, or Invalid naming what is wrong."""
-    selected = answer.get("selected")
-    if not isinstance(selected, list) or not selected:
-        raise Invalid(
-            "Select at least one option.",
-            code="invalid_answer",
-            errors={"answer": ["selected must be a non-empty list of option ids"]},
-        )
-    if not all(isinstance(option, str) for option in selected) or len(set(selected)) != len(selected):
-        raise Invalid(
-            "Options must be distinct option ids.",
-            code="invalid_answer",
-            errors={"answer": ["selected must hold distinct strings"]},
-        )
-    known = {option["id"] for option in trial.options}
-    unknown = [option for option in selected if option not in known]
-    if unknown:
-        raise Invalid(
-            f"Unknown option ids: {', '.join(unknown)}.",
-            code="invalid_answer",
-            errors={"answer": [f"unknown option id {option!r}" for option in unknown]},
-        )
-    if NONE_OPTION["id"] in selected and len(selected) > 1:
-        raise Invalid(
-            "'None of these' cannot be combined with other options.",
-            code="invalid_answer",
-            errors={"answer": ["'none' excludes the other options"]},
-        )
-    order = [option["id"] for option in trial.options]
-    return {"selected": sorted(selected, key=order.index)}
+def _settle(participant: Participant) -> tuple[dict, bool]:
+    """Progress, and whether the session just completed (no trial is open any more)."""
+    finished = not participant.trials.filter(response__isnull=True, problem="").exists()
+    if finished:
+        participant.finish(Participant.Status.COMPLETED)
+    return progress(participant), finished
 
 
 def record_response(
@@ -147,7 +228,7 @@ def record_response(
             )
         if participant.is_finished:
             raise Conflict("This session has ended.", code="session_ended")
-        canonical = validate_answer(trial, answer)
+        canonical = task_kinds.validate_answer(trial, answer, participant.version.config)
         try:
             with transaction.atomic():
                 response = Response.objects.create(
@@ -157,10 +238,34 @@ def record_response(
             raise Conflict(
                 "This trial was already answered; the first answer is kept.", code="already_answered"
             ) from None
-        done = progress(participant)
-        finished = done["done"] == done["total"]
-        if finished:
-            participant.finish(Participant.Status.COMPLETED)
+        done, finished = _settle(participant)
         response.receipt = {"id": response.id, "trial": trial.id, "progress": done, "finished": finished}
+        if trial.role == Role.PRACTICE:
+            response.receipt["feedback"] = task_kinds.feedback(trial, canonical)
         response.save(update_fields=["receipt"])
     return response.receipt, True
+
+
+PROBLEMS = ("image_unavailable", "checksum_mismatch")
+
+
+def report_problem(participant: Participant, trial_id: int, reason: str, detail: str) -> tuple[dict, bool]:
+    """The browser could not load or verify a trial's images: the trial is skipped (kept,
+    with the reason, for the researcher) and the session goes on. Returns (receipt, created)."""
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        trial = participant.trials.filter(pk=trial_id).first()
+        if trial is None:
+            raise NotFound("There is no such trial in this session.", code="unknown_trial")
+        if Response.objects.filter(trial=trial).exists():
+            raise Conflict("This trial was already answered; the answer is kept.", code="already_answered")
+        created = not trial.problem
+        if created:
+            if participant.is_finished:
+                raise Conflict("This session has ended.", code="session_ended")
+            trial.problem, trial.problem_detail, trial.reported_at = reason, detail[:200], timezone.now()
+            trial.save(update_fields=["problem", "problem_detail", "reported_at"])
+            done, finished = _settle(participant)
+        else:
+            done, finished = progress(participant), participant.is_finished
+    return {"trial": trial.id, "progress": done, "finished": finished}, created

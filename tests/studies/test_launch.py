@@ -72,7 +72,7 @@ def test_the_admin_shows_the_study_its_readiness_and_links(live_study, django_us
     page = client.get(f"/admin/studies/study/{live_study.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Ready." in html
+    assert "Ready: 6 items." in html
     assert f"/api/v1/studies/{live_study.slug}/export/responses.csv" in html
     assert "/s/topk/" in html
     listing = client.get("/admin/studies/study/")
@@ -116,7 +116,7 @@ def test_the_admin_prepare_action_reports_a_failed_job_with_its_reason(
         page = client.post(
             "/admin/studies/study/", {"action": "prepare", "_selected_action": [study.pk]}, follow=True
         )
-    assert "preparation job" in page.content.decode()
+    assert "predictions job" in page.content.decode()
     job = study.image_set.jobs.get()
     job.refresh_from_db()
     # The factory's classifier record names a sha256 that no weights file has.

@@ -17,7 +17,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--study", help="Slug of the study to prepare (its top-k predictions).")
+        parser.add_argument("--study", help="Slug of the study to prepare: everything it shows.")
         parser.add_argument("--image-set", help="Image set name (with --classifier).")
         parser.add_argument("--classifier", help="Classifier name (with --image-set).")
         parser.add_argument("--kind", default="predictions", choices=PreparationJob.Kind.values)
@@ -26,7 +26,18 @@ class Command(BaseCommand):
         parser.add_argument("--no-wait", action="store_true", help="Queue the job and return.")
 
     def handle(self, *args, **options):
-        image_set, classifier, kind, params = self._target(options)
+        targets = self._targets(options)
+        for position, (image_set, classifier, kind, params) in enumerate(targets):
+            job = self._prepare(image_set, classifier, kind, params, options)
+            if not job.is_finished:
+                waiting = len(targets) - position - 1
+                if waiting:
+                    self.stdout.write(
+                        f"{waiting} more preparations need its results: run prepare again when it is done."
+                    )
+                return
+
+    def _prepare(self, image_set, classifier, kind, params, options) -> PreparationJob:
         show = options["verbosity"] >= 1
         in_process = settings.SECONDLOOK_TASK_MODE == "in-process"
         try:
@@ -39,22 +50,28 @@ class Command(BaseCommand):
             job = self._follow(job, show)
         progress = job.progress()
         self.stdout.write(
-            f"Job {job.pk}: {job.status} ({progress['done']}/{progress['total']}, "
+            f"Job {job.pk} ({kind}): {job.status} ({progress['done']}/{progress['total']}, "
             f"{progress['failed']} failed) {job.message}".rstrip()
         )
         for error in job.errors.all()[:20]:
             self.stderr.write(f"  image {error.image_ref}: {error.message}")
         if job.status == PreparationJob.Status.FAILED:
             raise CommandError(f"Preparation failed: {job.message}")
+        return job
 
-    def _target(self, options):
+    def _targets(self, options) -> list[tuple]:
         if options["study"]:
             from studies.models import Study
+            from studies.services.stimuli import required_jobs
 
             study = Study.objects.filter(slug=options["study"]).first()
             if study is None:
                 raise CommandError(f"No study with slug {options['study']!r}.")
-            return study.image_set, study.classifier, PreparationJob.Kind.PREDICTIONS, {"k": study.k}
+            try:
+                jobs = required_jobs(study)
+            except ValueError as error:
+                raise CommandError(f"The study's attack is invalid: {error}") from None
+            return [(study.image_set, study.classifier, kind, params) for kind, params in jobs]
         try:
             image_set = ImageSet.objects.get(name=options["image_set"])
             classifier = Classifier.objects.get(name=options["classifier"])
@@ -66,7 +83,7 @@ class Command(BaseCommand):
             raise CommandError(f"--params is not valid JSON: {error}") from None
         if options["kind"] == PreparationJob.Kind.PREDICTIONS:
             params.setdefault("k", options["k"])
-        return image_set, classifier, options["kind"], params
+        return [(image_set, classifier, options["kind"], params)]
 
     def _run_here(self, job: PreparationJob, show: bool) -> PreparationJob:
         # The embedded default's in-process runner: the model loads in this process.

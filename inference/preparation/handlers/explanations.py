@@ -23,15 +23,13 @@ from inference.preparation.handlers.common import (
     png_bytes,
     store,
 )
-from inference.services.jobs import params_key
+from inference.services.jobs import MAP_FIELDS, explanation_map_key, params_key
 
-MAP_FIELDS = ("method", "method_params", "target", "seed")
 UPDATE_CHUNK = 500
 
 
 def map_key(job) -> str:
-    """What a map depends on; jobs that differ only in what else they explain share maps."""
-    return params_key("explanation-map", {field: job.params[field] for field in MAP_FIELDS})
+    return explanation_map_key(job.params)
 
 
 def attack_key(job) -> str:

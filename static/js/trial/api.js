@@ -157,8 +157,10 @@ export function createApi({ urls, slug, onRetrying = () => {}, onRecovered = () 
     }
   }
 
+  const trialUrl = (template, trialId) => template.replace("{trial_id}", encodeURIComponent(String(trialId)));
+
   async function resend({ trialId, body }) {
-    const url = urls.response.replace("{trial_id}", encodeURIComponent(String(trialId)));
+    const url = trialUrl(urls.response, trialId);
     try {
       const result = await request("POST", url, { body, label: "response" });
       return { ...result, alreadyAnswered: false };
@@ -235,5 +237,21 @@ export function createApi({ urls, slug, onRetrying = () => {}, onRecovered = () 
     },
 
     resend,
+
+    /**
+     * Tells the server a trial cannot be shown (its images failed to load or
+     * verify), so it is skipped rather than shown broken. Retries like any
+     * request; 409 means the trial was already settled and counts as done.
+     * Resolves the server's {trial, progress, finished}.
+     */
+    async reportProblem(trialId, body) {
+      if (!urls.problem) throw new Error("The page has no address to report an image problem to.");
+      try {
+        return (await request("POST", trialUrl(urls.problem, trialId), { body, label: "problem" })).body;
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 409) return error.body;
+        throw error;
+      }
+    },
   };
 }

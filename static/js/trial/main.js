@@ -2,17 +2,28 @@
 // resumes the session and drives the state machine through the screens.
 
 import { ApiError, createApi, describeDetail } from "./api.js";
-import { createPreloader, decodeWithRetry } from "./preload.js";
+import * as kinds from "./kinds.js";
+import { createImageStore, ImageError, loadTrialImages } from "./preload.js";
 import * as ui from "./render.js";
+import { trialScreen } from "./screen.js";
 import { createMachine, screenForSession } from "./state.js";
 import { showStimulus } from "./timing.js";
 
 const SAVING_STATUS = "Reconnecting… your answer is safe and will be sent";
 const RETRY_STATUS = "Reconnecting…";
+const SKIPPED_NOTICE = "One image could not be loaded; it has been skipped.";
+const NOTICE_MS = 8000;
+const PROBLEM_DETAIL_CHARS = 200; // the server's limit on a problem report's detail
 const REDIRECT_DELAY_MS = 3000;
 
-// One renderer per trial kind; kinds not listed here end in a clear error.
-const RENDERERS = { topk_select: ui.topkSelectScreen };
+// One answer builder per trial kind; kinds not listed here end in a clear error.
+const RENDERERS = {
+  topk_select: kinds.topkSelect,
+  label_check: kinds.singleChoice,
+  forced_choice: kinds.singleChoice,
+  manipulation_check: kinds.singleChoice,
+  attention: kinds.singleChoice,
+};
 
 function readConfig() {
   const node = document.getElementById("participant-config");
@@ -72,11 +83,14 @@ function run() {
     onRetrying: ({ label }) => ui.setConnectionStatus(label === "response" ? SAVING_STATUS : RETRY_STATUS),
     onRecovered: () => ui.setConnectionStatus(null),
   });
-  const preloader = createPreloader({ concurrency: 2 });
+  const images = createImageStore({ concurrency: 2 });
   let session = null;
   let trial = null;
   let view = null;
   let clock = null;
+  let imagesChecked = false;
+  // Revokes the object URLs of the trial on screen; called once its screen is replaced.
+  let releaseImages = () => {};
 
   function fail(error, phase) {
     if (!machine.can("error")) return;
@@ -91,7 +105,7 @@ function run() {
           }
         : info.onAction;
     ui.setConnectionStatus(null);
-    ui.setProgress(null, false);
+    ui.setProgress(null, { visible: false });
     ui.mount(ui.errorScreen(info.message, { title: info.title, actionLabel: onAction ? info.action || "Try again" : "", onAction }).screen);
   }
   const guard = (fn) => (...args) => fn(...args).catch((error) => fail(error));
@@ -163,42 +177,69 @@ function run() {
     machine.go("next");
     const body = await api.next();
     if (!body.trial) return finish(body.completion, "completed");
-    ui.setProgress(body.progress);
+    ui.setProgress(body.progress, { practice: Boolean(body.trial.practice) });
     return showTrial(body.trial, body.upcoming);
   }
 
-  async function showTrial(next, upcoming) {
-    const render = RENDERERS[next.kind];
-    if (!render) throw new Error(`Unsupported trial kind "${next.kind}".`);
+  function mountTrial(next) {
+    const makeAnswer = RENDERERS[next.kind];
+    if (!makeAnswer) throw new Error(`Unsupported trial kind "${next.kind}".`);
+    const shown = trialScreen(next, makeAnswer, { onSubmit: guard(submit), onWithdraw: guard(withdraw) });
+    shown.setEnabled(false);
+    ui.mount(shown.screen);
+    releaseImages();
+    releaseImages = () => {};
     trial = next;
-    view = render(trial, { onSubmit: guard(submit), onWithdraw: guard(withdraw) });
-    view.setEnabled(false);
-    ui.mount(view.screen);
+    view = shown;
+  }
+
+  async function showTrial(next, upcoming) {
+    mountTrial(next);
     let retried = false;
-    await decodeWithRetry(view.img, trial.image.url, {
+    const loading = loadTrialImages(images, view.images, {
       onRetry: () => {
         retried = true;
         ui.setConnectionStatus(RETRY_STATUS);
       },
     });
+    // Queued behind this trial's images, which have already jumped the queue.
+    images.preload(upcoming);
+    let loaded;
+    try {
+      loaded = await loading;
+    } catch (error) {
+      if (!(error instanceof ImageError)) throw error;
+      return skipTrial(error);
+    }
+    releaseImages = loaded.release;
+    imagesChecked = loaded.checked;
     if (retried) ui.setConnectionStatus(null);
     clock = await showStimulus(view.img, () => view.reveal());
+    view.start(clock.start);
     machine.go("stimulus");
     view.setEnabled(true);
-    preloader.preload(upcoming);
+  }
+
+  /** A trial whose images stayed unavailable is reported, never shown broken; the server skips it. */
+  async function skipTrial(error) {
+    machine.go("reporting");
+    console.warn(error.message); // For a researcher piloting the study.
+    await api.reportProblem(trial.id, { reason: error.reason, detail: error.message.slice(0, PROBLEM_DETAIL_CHARS) });
+    ui.showNotice(SKIPPED_NOTICE, NOTICE_MS);
+    return goNext();
   }
 
   async function submit(input) {
     if (machine.state !== "stimulus") return;
     const timing = clock.stop();
-    const img = view.img;
     const payload = {
-      answer: { selected: view.selected() },
+      answer: view.answer(),
       rt_ms: timing.rt_ms,
       client: {
         dpr: window.devicePixelRatio || 1,
         viewport: [window.innerWidth, window.innerHeight],
-        displayed: [img.clientWidth, img.clientHeight],
+        ...view.measure(),
+        sha256_checked: imagesChecked,
         input,
         hidden_ms: timing.hidden_ms,
         hidden_count: timing.hidden_count,
@@ -210,8 +251,12 @@ function run() {
     // Resolves only once the server has the answer (or already had one: 409).
     const result = await api.submitResponse(trial.id, payload);
     ui.setConnectionStatus(null);
-    if (result.body && result.body.progress) ui.setProgress(result.body.progress);
-    return goNext();
+    if (result.body && result.body.progress) ui.setProgress(result.body.progress, { practice: Boolean(trial.practice) });
+    const feedback = trial.practice && result.body && result.body.feedback;
+    if (!feedback) return goNext();
+    machine.go("feedback");
+    view.setSaving(false);
+    view.showFeedback(feedback, guard(goNext));
   }
 
   async function withdraw() {
@@ -238,23 +283,31 @@ function run() {
     const known = completion || (await fetchCompletion()) || { outcome: fallbackOutcome, code: "", redirect_url: "" };
     machine.go("done");
     ui.setConnectionStatus(null);
-    ui.setProgress(null, false);
+    ui.setProgress(null, { visible: false });
     const done = ui.completionScreen(known);
     ui.mount(done.screen);
+    releaseImages();
     if (done.redirect) setTimeout(() => window.location.assign(done.redirect), REDIRECT_DELAY_MS);
   }
 
   document.addEventListener("keydown", (event) => {
-    if (machine.state !== "stimulus" || !view || view.withdrawOpen()) return;
-    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    if (!view || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    // Focused buttons and links handle Enter themselves.
+    const onButton = Boolean(event.target.closest && event.target.closest("button, a"));
+    if (machine.state === "feedback" && event.key === "Enter") {
+      // A held Enter that submitted the answer must not also skip the feedback
+      // (focus is on Continue by the time the key repeats).
+      if (event.repeat || !onButton) event.preventDefault();
+      if (!event.repeat && !onButton) view.continueByKey();
+      return;
+    }
+    if (machine.state !== "stimulus" || view.withdrawOpen()) return;
     if (event.key === "Enter") {
-      // Focused buttons and links handle Enter themselves.
-      if (event.target.closest && event.target.closest("button, a")) return;
+      if (onButton) return;
       event.preventDefault();
       if (!event.repeat) view.submitByKey();
-    } else if (/^[1-9]$/.test(event.key) && !event.repeat) {
+    } else if (!event.repeat && view.handleKey(event.key)) {
       event.preventDefault();
-      view.toggle(Number(event.key));
     }
   });
 

@@ -1,9 +1,6 @@
-// DOM building for the participant page. Server text only ever goes through
+// DOM building for the participant page's screens other than the trial
+// (screen.js, kinds.js, explanation.js). Server text only ever goes through
 // textContent; ids and names are the stable hooks the browser tests use.
-
-import { applyToggle } from "./state.js";
-
-const MAX_SHORTCUT = 9;
 
 /** el("p", {class: "x", text: "..."}, child, ...): attributes via setAttribute. */
 export function el(tag, props = {}, ...children) {
@@ -63,20 +60,29 @@ export function setConnectionStatus(text) {
   status.hidden = !text;
 }
 
-export function setProgress(progress, visible = true) {
+/** A short message in the status line that clears itself unless replaced meanwhile. */
+export function showNotice(text, ms) {
+  setConnectionStatus(text);
+  setTimeout(() => {
+    const status = document.getElementById("connection-status");
+    if (status && status.textContent === text) setConnectionStatus(null);
+  }, ms);
+}
+
+/**
+ * The header's progress. The server counts only real trials, so a practice
+ * trial says "Practice" rather than a number that would not advance.
+ */
+export function setProgress(progress, { visible = true, practice = false } = {}) {
   const area = document.getElementById("progress-area");
   if (!area) return;
   const total = Math.max(0, Number(progress && progress.total) || 0);
   const done = Math.min(total, Math.max(0, Number(progress && progress.done) || 0));
   area.hidden = !visible || total === 0;
-  document.getElementById("progress").textContent = `Image ${Math.min(done + 1, total)} of ${total}`;
+  document.getElementById("progress").textContent = practice ? "Practice" : `Image ${Math.min(done + 1, total)} of ${total}`;
   const bar = document.getElementById("progress-bar");
   bar.max = total || 1;
   bar.value = done;
-}
-
-export function loadingScreen(text = "Loading…") {
-  return el("section", { class: "screen text" }, el("p", { class: "loading", role: "status", text }));
 }
 
 export function consentScreen(consent, { onAgree, onDecline }) {
@@ -117,157 +123,6 @@ export function instructionsScreen({ html, text }, { onStart }) {
     el("div", { class: "actions" }, start),
   );
   return { screen };
-}
-
-function optionRow(option, index, type) {
-  const input = el("input", { type, id: `option-${index}`, name: "option", value: option.id });
-  const shortcut = index < MAX_SHORTCUT ? el("kbd", { class: "shortcut", "aria-hidden": "true", text: String(index + 1) }) : null;
-  const label = el("label", { class: "option", for: `option-${index}` }, input, shortcut, el("span", { class: "option-text", text: option.text }));
-  return { input, label };
-}
-
-function withdrawBlock(onWithdraw) {
-  const open = el("button", {
-    type: "button",
-    id: "withdraw",
-    class: "link-button",
-    "aria-expanded": "false",
-    "aria-controls": "withdraw-panel",
-    text: "Withdraw from the study",
-  });
-  const confirm = el("button", { type: "button", id: "withdraw-confirm", class: "danger", text: "Yes, withdraw" });
-  const cancel = el("button", { type: "button", id: "withdraw-cancel", class: "secondary", text: "No, continue" });
-  const panel = el(
-    "div",
-    { id: "withdraw-panel", class: "withdraw-panel", role: "group", "aria-labelledby": "withdraw-title", hidden: true },
-    el("h2", { id: "withdraw-title", text: "Withdraw from the study?" }),
-    el("p", { text: "If you withdraw, the answers you have given so far will be deleted and the study ends for you." }),
-    el("div", { class: "actions" }, confirm, cancel),
-  );
-  const setOpen = (isOpen) => {
-    panel.hidden = !isOpen;
-    open.setAttribute("aria-expanded", String(isOpen));
-    (isOpen ? cancel : open).focus();
-  };
-  open.addEventListener("click", () => setOpen(panel.hidden));
-  cancel.addEventListener("click", () => setOpen(false));
-  confirm.addEventListener("click", () => {
-    confirm.disabled = true;
-    cancel.disabled = true;
-    onWithdraw();
-  });
-  return {
-    node: el("div", { class: "withdraw" }, open, panel),
-    isOpen: () => !panel.hidden,
-    setEnabled(enabled) {
-      open.disabled = !enabled;
-      if (!enabled && !panel.hidden && !confirm.disabled) setOpen(false);
-    },
-  };
-}
-
-/** How the submit was triggered: "key", "mouse" or "touch". */
-function inputKind(event) {
-  if (!event || event.detail === 0) return "key";
-  const type = event.pointerType || lastPointerType;
-  return type === "touch" || type === "pen" ? "touch" : "mouse";
-}
-let lastPointerType = "mouse";
-document.addEventListener("pointerdown", (event) => {
-  lastPointerType = event.pointerType || "mouse";
-}, { capture: true, passive: true });
-
-/**
- * A topk_select trial. The body stays invisible (space reserved by the
- * image's width/height) until reveal(), so the image and the options appear
- * in the same frame the reaction time starts from.
- */
-export function topkSelectScreen(trial, { onSubmit, onWithdraw }) {
-  const multi = trial.multi !== false;
-  const order = trial.options.map((o) => o.id);
-  let selected = [];
-  const rows = trial.options.map((option, i) => optionRow(option, i, multi ? "checkbox" : "radio"));
-  const submit = el("button", { type: "submit", id: "submit-answer", class: "primary", disabled: true, text: "Next" });
-  const img = el("img", {
-    id: "stimulus",
-    class: "stimulus",
-    width: trial.image.width,
-    height: trial.image.height,
-    alt: "The image to judge",
-    draggable: "false",
-  });
-  const hint = multi ? "Select every label that describes the image." : "Select one label.";
-  const shortcuts = `Keys 1–${Math.min(rows.length, MAX_SHORTCUT)} select, Enter continues.`;
-  const form = el(
-    "form",
-    { class: "answer-form", id: "answer-form", novalidate: true },
-    // The prompt above already says this; the legend stays for screen readers only.
-    el("fieldset", {}, el("legend", { class: "visually-hidden", text: hint }), ...rows.map((r) => r.label)),
-    el("div", { class: "actions" }, submit),
-    el("p", { class: "shortcut-hint", text: shortcuts }),
-  );
-  const body = el("div", { class: "trial-body is-pending" }, el("figure", { class: "stimulus-frame" }, img), form);
-  const withdraw = withdrawBlock(onWithdraw);
-  const screen = el(
-    "section",
-    { class: "screen trial", "aria-labelledby": "trial-prompt" },
-    heading(trial.prompt, "trial-prompt"),
-    body,
-    withdraw.node,
-  );
-
-  let enabled = false;
-  const sync = () => {
-    for (const r of rows) r.input.checked = selected.includes(r.input.value);
-    submit.disabled = !enabled || selected.length === 0;
-  };
-  for (const r of rows) {
-    r.input.addEventListener("change", () => {
-      selected = applyToggle(selected, r.input.value, r.input.checked, { multi, order });
-      sync();
-    });
-  }
-  form.addEventListener("submit", (event) => event.preventDefault());
-  // Mouse, touch and keyboard activation of the button (and the browser's
-  // implicit submission, which clicks it) all arrive here as a click.
-  const canSubmit = () => enabled && selected.length > 0 && !withdraw.isOpen();
-  submit.addEventListener("click", (event) => {
-    event.preventDefault();
-    if (canSubmit()) onSubmit(inputKind(event));
-  });
-
-  return {
-    screen,
-    img,
-    reveal() {
-      body.classList.remove("is-pending");
-    },
-    selected: () => selected.slice(),
-    canSubmit,
-    withdrawOpen: () => withdraw.isOpen(),
-    /** Keyboard shortcut: Enter. */
-    submitByKey() {
-      if (canSubmit()) onSubmit("key");
-    },
-    /** Keyboard shortcut: toggles the nth option (1-based). */
-    toggle(n) {
-      const row = rows[n - 1];
-      if (!enabled || !row || n > MAX_SHORTCUT) return;
-      const checked = !selected.includes(row.input.value);
-      selected = applyToggle(selected, row.input.value, checked, { multi, order });
-      sync();
-    },
-    setEnabled(on) {
-      enabled = on;
-      for (const r of rows) r.input.disabled = !on;
-      withdraw.setEnabled(on);
-      sync();
-    },
-    setSaving(saving) {
-      submit.textContent = saving ? "Saving…" : "Next";
-      form.setAttribute("aria-busy", String(saving));
-    },
-  };
 }
 
 const OUTCOME_TEXT = {

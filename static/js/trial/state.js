@@ -3,15 +3,19 @@
 //
 //   loading -> consent -> instructions -> next -> stimulus -> saving -> next ...
 //                                          next -> done        stimulus -> withdrawing -> done
+//   saving -> feedback -> next      a practice trial shows feedback before going on
+//   next -> reporting -> next       a trial whose images cannot be loaded is reported and skipped
 // Every non-terminal state may go to "error"; "done" and "error" are terminal.
 
 export const TRANSITIONS = Object.freeze({
   loading: ["consent", "instructions", "next", "done", "error"],
   consent: ["instructions", "next", "done", "error"],
   instructions: ["next", "error"],
-  next: ["stimulus", "done", "error"],
+  next: ["stimulus", "reporting", "done", "error"],
+  reporting: ["next", "error"],
   stimulus: ["saving", "withdrawing", "error"],
-  saving: ["next", "error"],
+  saving: ["next", "feedback", "error"],
+  feedback: ["next", "error"],
   withdrawing: ["done", "error"],
   done: [],
   error: [],

@@ -1,0 +1,182 @@
+"""Task kinds: what each kind of trial asks, which options it shows, which answers it
+accepts, and the feedback a practice trial gives.
+
+Answers come in the two shapes of contract v1: {"selected": [option ids]} for
+topk_select, {"choice": option id, "confidence": 1..5} for the others. Confidence is
+required exactly when the trial asks for it, and refused otherwise; anything else in an
+answer (an option not shown, two choices, an unknown field) is refused, so a stored
+answer always means what the participant was shown.
+
+Practice and attention trials carry their expected answer, which stays on the server:
+for practice it is the dataset's label (or whether the image was altered), for attention
+checks the option the prompt asked for.
+"""
+
+import random
+from dataclasses import dataclass
+
+from studies.models import Item, Study, Trial
+from studies.services.errors import Invalid
+
+Kind = Study.TaskKind
+ATTENTION = "attention"
+NONE_OPTION = {"id": "none", "text": "None of these"}
+YES = {"id": "yes", "text": "Yes"}
+NO = {"id": "no", "text": "No"}
+CONFIDENCE_KINDS = (Kind.LABEL_CHECK, Kind.FORCED_CHOICE, Kind.MANIPULATION_CHECK)
+ATTENTION_OPTIONS = 3
+# Kinds whose practice needs the dataset's label to give feedback.
+NEEDS_TRUE_LABEL = (Kind.TOPK_SELECT, Kind.LABEL_CHECK, Kind.FORCED_CHOICE)
+
+
+@dataclass(frozen=True)
+class Question:
+    prompt: str
+    options: list[dict]
+    expected: dict | None = None
+
+
+def quoted(text: str) -> str:
+    return f"“{text}”"
+
+
+def _option(label: dict) -> dict:
+    return {"id": label["id"], "text": label["text"]}
+
+
+def _true_label(item: Item) -> dict:
+    return {"id": item.image.true_class, "text": item.image.true_label or item.image.true_class}
+
+
+def model_label(item: Item) -> dict:
+    """The model's top-1 on the stimulus shown (the adversarial file when it is one)."""
+    top = (item.adversarial.topk if item.adversarial_id else item.prediction.topk)[0]
+    return {"id": top["class_id"], "text": top["label"]}
+
+
+def question(kind: str, item: Item, config: dict, rng: random.Random, practice: bool, decoys: list[dict]):
+    """The prompt and options of a trial of `kind` on `item`. `decoys` are labels of other
+    classes, for practice trials that need a clearly wrong label."""
+    if kind == Kind.TOPK_SELECT:
+        options = [_option(label) for label in item.labels] + [NONE_OPTION]
+        expected = None
+        if practice:
+            truth = item.image.true_class
+            expected = {"selected": [truth] if truth in [o["id"] for o in options] else []}
+        return Question(config["prompt"], options, expected)
+    if kind == Kind.LABEL_CHECK:
+        label, expected = _option(item.labels[0]), None
+        if practice:
+            # Practice is about the task, so its answer must be clear: the dataset's label
+            # (yes) or another class's (no).
+            truth = _true_label(item)
+            wrong = [d for d in decoys if d["id"] != truth["id"]]
+            label = rng.choice(wrong) if wrong and rng.random() < 0.5 else truth
+            expected = {"choice": "yes" if label["id"] == truth["id"] else "no"}
+        prompt = f"Is {quoted(label['text'])} a reasonable description of this image?"
+        return Question(prompt, [YES, NO], expected)
+    if kind == Kind.FORCED_CHOICE:
+        dataset, model = _option(item.labels[0]), _option(item.labels[1])
+        if practice:
+            wrong = [d for d in decoys if d["id"] != item.image.true_class]
+            dataset, model = _true_label(item), rng.choice(wrong) if wrong else model
+        options = [dataset, model]
+        rng.shuffle(options)  # left/right placement is stored with the trial
+        expected = {"choice": dataset["id"]} if practice else None
+        return Question("Which label describes this image better?", options, expected)
+    if kind == Kind.MANIPULATION_CHECK:
+        expected = {"choice": "yes" if item.altered else "no"} if practice else None
+        return Question(
+            "Was this image digitally altered (manipulated to fool a computer)?", [YES, NO], expected
+        )
+    raise ValueError(f"unknown task kind {kind!r}")
+
+
+def attention_question(item: Item, rng: random.Random, decoys: list[dict]) -> Question:
+    """A fair instructed-response check: the prompt names the option to pick."""
+    pool = {label["id"]: label for label in [*item.labels, *decoys]}
+    options = [_option(label) for label in rng.sample(list(pool.values()), min(ATTENTION_OPTIONS, len(pool)))]
+    target = rng.choice(options)
+    prompt = f"Attention check: whatever the image shows, please select {quoted(target['text'])}."
+    return Question(prompt, options, {"choice": target["id"]})
+
+
+def asks_confidence(trial: Trial, config: dict) -> bool:
+    return trial.kind in CONFIDENCE_KINDS and config.get("ask_confidence", False)
+
+
+def _invalid(message: str, field_error: str) -> Invalid:
+    return Invalid(message, code="invalid_answer", errors={"answer": [field_error]})
+
+
+def validate_answer(trial: Trial, answer: dict, config: dict) -> dict:
+    """The answer in canonical form, or Invalid naming what is wrong."""
+    if trial.kind == Kind.TOPK_SELECT:
+        return _validate_selected(trial, answer)
+    return _validate_choice(trial, answer, asks_confidence(trial, config))
+
+
+def _validate_selected(trial: Trial, answer: dict) -> dict:
+    if set(answer) != {"selected"}:
+        raise _invalid(
+            "This answer must be a list of selected options.", "expected exactly the field selected"
+        )
+    selected = answer["selected"]
+    if not isinstance(selected, list) or not selected:
+        raise _invalid("Select at least one option.", "selected must be a non-empty list of option ids")
+    if not all(isinstance(option, str) for option in selected) or len(set(selected)) != len(selected):
+        raise _invalid("Options must be distinct option ids.", "selected must hold distinct strings")
+    known = [option["id"] for option in trial.options]
+    unknown = [option for option in selected if option not in known]
+    if unknown:
+        raise Invalid(
+            f"Unknown option ids: {', '.join(unknown)}.",
+            code="invalid_answer",
+            errors={"answer": [f"unknown option id {option!r}" for option in unknown]},
+        )
+    if NONE_OPTION["id"] in selected and len(selected) > 1:
+        raise _invalid("'None of these' cannot be combined with other options.", "'none' excludes the others")
+    return {"selected": sorted(selected, key=known.index)}
+
+
+def _validate_choice(trial: Trial, answer: dict, confidence: bool) -> dict:
+    fields = {"choice", "confidence"} if confidence else {"choice"}
+    if set(answer) != fields:
+        raise _invalid(
+            "This answer must be one choice" + (" and a confidence from 1 to 5." if confidence else "."),
+            f"expected exactly the fields {', '.join(sorted(fields))}",
+        )
+    choice = answer["choice"]
+    if not isinstance(choice, str) or choice not in [option["id"] for option in trial.options]:
+        raise _invalid(f"Unknown option id {choice!r}.", "choice must be one of the option ids shown")
+    canonical = {"choice": choice}
+    if confidence:
+        value = answer["confidence"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+            raise _invalid("Confidence must be a whole number from 1 to 5.", "confidence must be 1..5")
+        canonical["confidence"] = value
+    return canonical
+
+
+def is_correct(trial: Trial, answer: dict) -> bool | None:
+    """Whether the answer is the expected one (None when the trial expects nothing or,
+    for top-k practice, when the dataset's label was not among the options)."""
+    if not trial.expected:
+        return None
+    if "choice" in trial.expected:
+        return answer.get("choice") == trial.expected["choice"]
+    truth = trial.expected["selected"]
+    return truth[0] in answer.get("selected", []) if truth else None
+
+
+def feedback(trial: Trial, answer: dict) -> dict:
+    """What a practice trial tells the participant after their answer."""
+    item = trial.item
+    correct = is_correct(trial, answer)
+    if trial.kind == Kind.MANIPULATION_CHECK:
+        message = "This image was altered." if item.altered else "This image was not altered."
+    elif trial.kind == Kind.LABEL_CHECK and trial.expected["choice"] == "no":
+        message = f"The image shows {quoted(_true_label(item)['text'])}, so this label does not describe it."
+    else:
+        message = f"The dataset's label for this image is {quoted(_true_label(item)['text'])}."
+    return {"correct": correct, "message": message}
