@@ -45,11 +45,22 @@ class ParticipantClient:
 
     def answer(self, trial, selected=None, key=None, rt_ms=850):
         selected = selected if selected is not None else [trial["options"][0]["id"]]
+        return self.respond(trial, {"selected": selected}, key=key, rt_ms=rt_ms)
+
+    def respond(self, trial, answer, key=None, rt_ms=850, client=None):
+        """Send any answer body for a trial."""
         key = key or f"key-{trial['id']:012d}-abcdef"
         return self.post(
             f"session/trials/{trial['id']}/response",
-            {"answer": {"selected": selected}, "rt_ms": rt_ms, "client": {"dpr": 1}, "key": key},
+            {"answer": answer, "rt_ms": rt_ms, "client": client or {"dpr": 1}, "key": key},
         )
+
+    def valid_answer(self, trial):
+        """The first option, in the shape the trial's kind takes."""
+        first = trial["options"][0]["id"]
+        if trial["kind"] == "topk_select":
+            return {"selected": [first]}
+        return {"choice": first, "confidence": 4} if trial["confidence"] else {"choice": first}
 
     def complete(self):
         """Answer every trial; returns the final `next` reply."""
@@ -57,7 +68,7 @@ class ParticipantClient:
             reply = self.next().json()
             if reply["trial"] is None:
                 return reply
-            assert self.answer(reply["trial"]).status_code == 201
+            assert self.respond(reply["trial"], self.valid_answer(reply["trial"])).status_code == 201
 
 
 @pytest.fixture

@@ -1,14 +1,27 @@
 """Builders for test data: real rows through the real services, small and fast."""
 
+import hashlib
 import io
 import random
 
 import PIL.Image
 from django.contrib.auth.models import Permission, User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from inference.labelsets import imagenet_1k
-from inference.models import Classifier, Image, ImageSet, Prediction
+from inference.models import (
+    AdversarialImage,
+    Classifier,
+    Explanation,
+    Image,
+    ImageSet,
+    ModelInput,
+    Prediction,
+    PrototypeSet,
+)
 from inference.services.images import Source, import_sources
+from inference.services.jobs import explanation_map_key, params_key
 from studies.models import Study
 from studies.services.launch import launch
 
@@ -86,8 +99,11 @@ def predictions(images: ImageSet, clf: Classifier, k: int = 5, seed: int = 0) ->
     return rows
 
 
-def study(tmp_path, n_images=6, per_participant=4, live=True, **fields) -> Study:
-    images = image_set(tmp_path, n_images, name=fields.pop("set_name", "set"))
+def study(tmp_path, n_images=6, per_participant=4, live=True, prepared=False, **fields) -> Study:
+    """A study on n small images with stored predictions; `prepared` also stores what its
+    other preparations would (see prepare_stimuli)."""
+    labels = fields.pop("labels", None)
+    images = image_set(tmp_path, n_images, name=fields.pop("set_name", "set"), labels=labels)
     clf = classifier()
     predictions(images, clf)
     defaults = {
@@ -102,6 +118,8 @@ def study(tmp_path, n_images=6, per_participant=4, live=True, **fields) -> Study
     }
     defaults.update(fields)
     created = Study.objects.create(**defaults)
+    if prepared:
+        prepare_stimuli(created)
     if live:
         launch(created)
         created.refresh_from_db()
@@ -112,3 +130,88 @@ def researcher(username: str = "researcher") -> User:
     user = User.objects.create_user(username, password="pw-researcher", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_response"))
     return user
+
+
+def _stored_png(folder: str, width: int, height: int, color) -> tuple[str, str]:
+    data = png_bytes(width, height, color)
+    sha = hashlib.sha256(data).hexdigest()
+    return default_storage.save(f"{folder}/{sha}.png", ContentFile(data)), sha
+
+
+def _random_topk(rng: random.Random, k: int = 5) -> list[dict]:
+    labels = imagenet_1k()
+    return [
+        {"rank": rank + 1, "index": i, "class_id": labels.class_ids[i], "label": labels.names[i], "prob": 0.1}
+        for rank, i in enumerate(rng.sample(range(1000), k))
+    ]
+
+
+def prepare_stimuli(study: Study, failed_attacks: int = 0, seed: int = 1) -> None:
+    """The rows the preparation jobs of `study` would store beyond its predictions (model
+    views, adversarial images, heatmaps, prototypes), with small distinct PNG files. The
+    first `failed_attacks` attacks do not change the prediction."""
+    from studies.services import stimuli
+
+    rng = random.Random(seed)
+    images = list(study.image_set.images.order_by("id"))
+    clf = study.classifier
+    for n, image in enumerate(images):
+        name, sha = _stored_png("stimuli", 24, 24, (n, 100, 200))
+        ModelInput.objects.create(image=image, classifier=clf, file=name, sha256=sha, width=24, height=24)
+    adversarial = []
+    if stimuli.uses_adversarial(study):
+        params = stimuli.attack_params(study)
+        for n, image in enumerate(images):
+            name, sha = _stored_png("stimuli", 24, 24, (n, 10, 20))
+            clean = Prediction.objects.get(image=image, classifier=clf).topk
+            success = n >= failed_attacks
+            adversarial.append(
+                AdversarialImage.objects.create(
+                    image=image,
+                    classifier=clf,
+                    file=name,
+                    sha256=sha,
+                    width=24,
+                    height=24,
+                    params=params,
+                    params_key=params_key("adversarial", params),
+                    attacked_class=clean[0]["index"],
+                    success=success,
+                    linf=8.0,
+                    l2=1.5,
+                    topk=_random_topk(rng) if success else clean,
+                )
+            )
+    if study.explanation_display in stimuli.HEATMAPS:
+        params = stimuli.explanation_params(study)
+        key = explanation_map_key(params)
+        subjects = [(image, None) for image in images] + [(row.image, row) for row in adversarial]
+        for n, (image, row) in enumerate(subjects):
+            name, sha = _stored_png("explanations", 24, 24, (n, 250, 0))
+            Explanation.objects.create(
+                image=image,
+                adversarial=row,
+                classifier=clf,
+                method=params["method"],
+                params={"method": params["method"]},
+                params_key=key,
+                target_class=0,
+                raw=name,
+                overlay=name,
+                overlay_sha256=sha,
+            )
+    if study.explanation_display == Study.ExplanationDisplay.EXAMPLES:
+        # Every predicted class gets the set's first three images as its prototypes.
+        predicted = {p.topk[0]["index"] for p in Prediction.objects.filter(classifier=clf)}
+        predicted |= {row.topk[0]["index"] for row in adversarial}
+        for index in predicted:
+            PrototypeSet.objects.create(
+                image_set=study.image_set,
+                classifier=clf,
+                class_index=index,
+                class_id=imagenet_1k().class_ids[index],
+                method=PrototypeSet.Method.MMD_CRITIC,
+                params={},
+                params_key="test",
+                prototypes=[image.pk for image in images[:3]],
+            )

@@ -3,7 +3,7 @@
 Thin glue: validate the request shape, call a service, shape the reply."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -109,9 +109,15 @@ class Withdraw(ParticipantView):
 class ResponsesExport(APIView):
     permission_classes = [CanReadStudyData]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(description="One row per response.")})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("practice", bool, description="Include practice answers (not data) too.")
+        ],
+        responses={(200, "text/csv"): OpenApiResponse(description="One row per response.")},
+    )
     def get(self, request, slug: str):
-        return export.responses_csv_response(get_object_or_404(Study, slug=slug))
+        practice = request.query_params.get("practice", "") in ("1", "true")
+        return export.responses_csv_response(get_object_or_404(Study, slug=slug), include_practice=practice)
 
 
 class StudyStatus(APIView):

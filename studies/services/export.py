@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 from django.http import StreamingHttpResponse
 
-from studies.models import Response, Study
+from studies.models import Response, Study, Trial
+from studies.services import task_kinds
 
 BASE_COLUMNS = [
     "study",
@@ -19,6 +20,7 @@ BASE_COLUMNS = [
     "consent_version",
     "trial_index",
     "trial_id",
+    "trial_role",
     "task_kind",
     "item_id",
     "image_sha256",
@@ -29,9 +31,50 @@ BASE_COLUMNS = [
     "true_label",
     "classifier",
     "classifier_weights_sha256",
+    "stimulus_type",
+    "stimulus_sha256",
+    "stimulus_width",
+    "stimulus_height",
+    "attack",
+    "attack_eps",
+    "attack_linf",
+    "attack_l2",
+    "model_class_id",
+    "model_label",
+    "explanation_display",
+    "explanation_method",
+    "explanation_sha256",
+    "prompt",
 ]
 OPTION_FIELDS = ["class_id", "label", "prob", "position", "selected"]
-TAIL_COLUMNS = ["none_selected", "selected_labels", "rt_ms", "presented_at", "answered_at"]
+TAIL_COLUMNS = [
+    "none_selected",
+    "selected_labels",
+    "option_ids",
+    "option_texts",
+    "choice_id",
+    "choice_text",
+    "choice_position",
+    "confidence",
+    "expected",
+    "correct",
+    "rt_ms",
+    "presented_at",
+    "answered_at",
+    "dpr",
+    "viewport_width",
+    "viewport_height",
+    "displayed_width",
+    "displayed_height",
+    "scaled",
+    "input",
+    "hidden_ms",
+    "hidden_count",
+    "explanation_opened",
+    "explanation_open_ms",
+]
+# Lists inside a cell (never JSON): joined with this, in the order shown.
+JOIN = "|"
 
 
 def max_k(study: Study) -> int:
@@ -48,28 +91,93 @@ def _iso(value) -> str:
     return value.isoformat() if value else ""
 
 
-def _row(response: Response, k: int) -> list:
-    trial = response.trial
-    participant = trial.participant
-    item = trial.item
-    image = item.image
-    config = participant.version.config
-    selected = set(response.answer.get("selected", []))
+def _flag(value) -> int | str:
+    return "" if value is None else int(bool(value))
+
+
+def _pair(value, index: int):
+    return value[index] if isinstance(value, list | tuple) and len(value) > index else ""
+
+
+def _rank_columns(trial: Trial, answer: dict, k: int) -> list:
+    """The model's top-k of a top-k trial, with each label's position and selection."""
+    labels = trial.item.labels if trial.kind == Study.TaskKind.TOPK_SELECT else []
+    selected = set(answer.get("selected", []))
     positions = {option["id"]: position for position, option in enumerate(trial.options, start=1)}
-    options = []
+    columns = []
     for rank in range(1, k + 1):
-        label = item.labels[rank - 1] if rank <= len(item.labels) else None
+        label = labels[rank - 1] if rank <= len(labels) else None
         if label is None:
-            options += ["", "", "", "", ""]
+            columns += ["", "", "", "", ""]
         else:
-            options += [
+            columns += [
                 label["id"],
                 label["text"],
                 label["prob"],
                 positions.get(label["id"], ""),
                 int(label["id"] in selected),
             ]
-    chosen_labels = [option["text"] for option in trial.options if option["id"] in selected]
+    return columns
+
+
+def _stimulus_columns(item, config: dict) -> list:
+    adversarial = item.adversarial
+    params = adversarial.params if adversarial else {}
+    top = task_kinds.model_label(item)
+    display = config.get("explanation_display", "none")
+    overlay = item.explanation.overlay_sha256 if item.explanation_id else ""
+    return [
+        "adversarial" if adversarial else "clean",
+        item.stimulus["sha256"],
+        item.stimulus["width"],
+        item.stimulus["height"],
+        params.get("attack", ""),
+        params.get("eps", ""),
+        adversarial.linf if adversarial else "",
+        adversarial.l2 if adversarial else "",
+        top["id"],
+        top["text"],
+        display,
+        config.get("explanation_method", "") if display in ("side_by_side", "toggle") else "",
+        overlay,
+    ]
+
+
+def _client_columns(client: dict) -> list:
+    views = client.get("explanation_views") if isinstance(client.get("explanation_views"), list) else []
+    open_ms = 0
+    for view in views:
+        if isinstance(view, dict) and isinstance(view.get("open_ms"), int | float):
+            end = view.get("close_ms")
+            if isinstance(end, int | float):
+                open_ms += max(0, end - view["open_ms"])
+    return [
+        client.get("dpr", ""),
+        _pair(client.get("viewport"), 0),
+        _pair(client.get("viewport"), 1),
+        _pair(client.get("displayed"), 0),
+        _pair(client.get("displayed"), 1),
+        _flag(client.get("scaled")),
+        client.get("input", ""),
+        client.get("hidden_ms", ""),
+        client.get("hidden_count", ""),
+        len(views) if views else "",
+        round(open_ms) if views else "",
+    ]
+
+
+def _row(response: Response, k: int) -> list:
+    trial = response.trial
+    participant = trial.participant
+    item = trial.item
+    image = item.image
+    config = participant.version.config
+    answer = response.answer
+    selected = set(answer.get("selected", []))
+    texts = {option["id"]: option["text"] for option in trial.options}
+    ids = [option["id"] for option in trial.options]
+    choice = answer.get("choice", "")
+    expected = trial.expected or {}
     return [
         config["slug"],
         participant.version.number,
@@ -78,6 +186,7 @@ def _row(response: Response, k: int) -> list:
         participant.consent_version or "",
         trial.index,
         trial.id,
+        trial.role,
         trial.kind,
         item.id,
         image.sha256,
@@ -88,24 +197,44 @@ def _row(response: Response, k: int) -> list:
         image.true_label,
         config["classifier"]["name"],
         config["classifier"]["weights_sha256"],
-        *options,
-        int("none" in selected),
-        "|".join(chosen_labels),
+        *_stimulus_columns(item, config),
+        trial.prompt,
+        *_rank_columns(trial, answer, k),
+        _flag("none" in selected) if "selected" in answer else "",
+        JOIN.join(texts[i] for i in ids if i in selected),
+        JOIN.join(ids),
+        JOIN.join(texts[i] for i in ids),
+        choice,
+        texts.get(choice, ""),
+        ids.index(choice) + 1 if choice in ids else "",
+        answer.get("confidence", ""),
+        expected.get("choice") or JOIN.join(expected.get("selected", [])),
+        _flag(task_kinds.is_correct(trial, answer)),
         response.rt_ms,
         _iso(trial.presented_at),
         _iso(response.created_at),
+        *_client_columns(response.client or {}),
     ]
 
 
-def response_rows(study: Study) -> Iterator[list]:
-    """The header, then one row per response, in participant and trial order."""
+def response_rows(study: Study, include_practice: bool = False) -> Iterator[list]:
+    """The header, then one row per response, in participant and trial order. Practice
+    answers are not data and are left out unless asked for."""
     k = max_k(study)
     yield header(k)
     responses = (
         Response.objects.filter(trial__participant__study=study)
-        .select_related("trial__participant__version", "trial__item__image")
+        .select_related(
+            "trial__participant__version",
+            "trial__item__image",
+            "trial__item__prediction",
+            "trial__item__adversarial",
+            "trial__item__explanation",
+        )
         .order_by("trial__participant_id", "trial__index")
     )
+    if not include_practice:
+        responses = responses.exclude(trial__role=Trial.Role.PRACTICE)
     for response in responses.iterator(chunk_size=2000):
         yield _row(response, k)
 
@@ -117,9 +246,9 @@ class _Echo:
         return value
 
 
-def write_responses_csv(study: Study, handle) -> int:
+def write_responses_csv(study: Study, handle, include_practice: bool = False) -> int:
     """Write the CSV to an open text file; returns the number of responses written."""
-    rows = response_rows(study)
+    rows = response_rows(study, include_practice)
     writer = csv.writer(handle)
     writer.writerow(next(rows))
     count = 0
@@ -129,10 +258,11 @@ def write_responses_csv(study: Study, handle) -> int:
     return count
 
 
-def responses_csv_response(study: Study) -> StreamingHttpResponse:
+def responses_csv_response(study: Study, include_practice: bool = False) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
-        (writer.writerow(row) for row in response_rows(study)), content_type="text/csv; charset=utf-8"
+        (writer.writerow(row) for row in response_rows(study, include_practice)),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-responses.csv"'
     response["Cache-Control"] = "no-store"

@@ -228,6 +228,8 @@ def record_response(
             )
         if participant.is_finished:
             raise Conflict("This session has ended.", code="session_ended")
+        if trial.problem:
+            raise Conflict("This trial was skipped: its image could not be shown.", code="trial_skipped")
         canonical = task_kinds.validate_answer(trial, answer, participant.version.config)
         try:
             with transaction.atomic():

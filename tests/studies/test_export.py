@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from inference.labelsets import imagenet_1k
 from studies.models import Response
 from studies.services.export import header
 from tests import factories
@@ -26,8 +27,8 @@ def finished_participants(study, n=2):
     return clients
 
 
-def download(client, slug):
-    reply = client.get(f"/api/v1/studies/{slug}/export/responses.csv")
+def download(client, slug, query=""):
+    reply = client.get(f"/api/v1/studies/{slug}/export/responses.csv{query}")
     body = b"".join(reply.streaming_content).decode() if reply.status_code == 200 else ""
     return reply, list(csv.DictReader(io.StringIO(body)))
 
@@ -110,3 +111,53 @@ def test_withdrawn_answers_are_not_exported(live_study):
     _, rows = download(staff, live_study.slug)
     assert len(rows) == 4
     assert {row["participant_status"] for row in rows} == {"completed"}
+
+
+def test_choice_answers_attention_checks_and_adversarial_stimuli_are_flat_columns(tmp_path):
+    study = factories.study(
+        tmp_path,
+        prepared=True,
+        slug="labels",
+        task_kind="label_check",
+        stimuli="adversarial",
+        attack={"attack": "pgd", "eps": 8, "steps": 10},
+        explanation_display="toggle",
+        attention_checks=1,
+        practice_trials=1,
+        labels=imagenet_1k().class_ids[:6],
+        per_participant=3,
+    )
+    client = ParticipantClient(APIClient(), study.slug)
+    client.enter()
+    client.consent()
+    views = [{"open_ms": 500, "close_ms": 1700}, {"open_ms": 2000, "close_ms": None}]
+    while (trial := client.next().json()["trial"]) is not None:
+        answer = client.valid_answer(trial)
+        extra = {"scaled": False, "viewport": [1280, 800], "displayed": [24, 24], "explanation_views": views}
+        client.respond(trial, answer, client={"dpr": 2, "input": "key", **extra})
+    staff = APIClient()
+    staff.force_login(factories.researcher())
+    _, rows = download(staff, study.slug)
+    assert [row["trial_role"] for row in rows].count("attention") == 1
+    assert "practice" not in {row["trial_role"] for row in rows}  # not data: left out by default
+    for row in rows:
+        response = Response.objects.get(trial_id=int(row["trial_id"]))
+        trial = response.trial
+        assert row["choice_id"] == response.answer["choice"]
+        assert row["choice_text"] == next(o["text"] for o in trial.options if o["id"] == row["choice_id"])
+        assert row["option_ids"] == "|".join(o["id"] for o in trial.options)
+        assert row["viewport_width"] == "1280" and row["scaled"] == "0" and row["dpr"] == "2"
+        if row["trial_role"] == "attention":
+            assert row["correct"] == str(int(response.answer["choice"] == trial.expected["choice"]))
+            assert row["confidence"] == ""
+            continue
+        adversarial = trial.item.adversarial
+        assert row["stimulus_type"] == "adversarial" and row["stimulus_sha256"] == adversarial.sha256
+        assert row["attack"] == "pgd" and float(row["attack_eps"]) == 8
+        assert row["model_label"] == adversarial.topk[0]["label"]
+        assert row["confidence"] == "4" and row["correct"] == ""
+        assert row["explanation_display"] == "toggle" and row["explanation_sha256"]
+        assert row["explanation_opened"] == "2" and row["explanation_open_ms"] == "1200"
+        assert row["rank1_class_id"] == ""  # top-k columns belong to top-k trials
+    _, with_practice = download(staff, study.slug, "?practice=1")
+    assert [row["trial_role"] for row in with_practice].count("practice") == 1

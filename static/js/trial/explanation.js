@@ -10,6 +10,10 @@ import { now } from "./timing.js";
 
 export const DISPLAYS = ["side_by_side", "toggle", "examples"];
 
+// The server refuses a `client` over 2,000 characters; 30 openings stay well under
+// it, and a participant who opens it more often than that still gets an answer saved.
+const MAX_VIEWS_LOGGED = 30;
+
 function overlayFigure(explanation, extra = {}) {
   const img = el("img", {
     id: "explanation-image",
@@ -46,7 +50,7 @@ function examplesFigure(explanation) {
   );
   const figure = el(
     "figure",
-    { id: "explanation-examples", class: "explanation-examples", "aria-labelledby": "explanation-caption" },
+    { id: "explanation-examples", class: "explanation-examples" },
     // The caption says what the examples are, so it comes before them.
     el("figcaption", { id: "explanation-caption", class: "explanation-caption", text: explanation.caption }),
     el("div", { class: "examples-row" }, ...imgs),
@@ -82,10 +86,10 @@ function toggleDisplay(explanation) {
     button.textContent = open ? "Hide explanation" : "Show explanation";
     const at = Math.round(now() - onset);
     if (open) {
-      views.push({ open_ms: at, close_ms: null });
+      if (views.length < MAX_VIEWS_LOGGED) views.push({ open_ms: at, close_ms: null });
       // A hidden image has no size; measure now that it is laid out.
       scaledWhileOpen = scaledWhileOpen || isScaled(img);
-    } else if (views.length) {
+    } else if (views.length && views[views.length - 1].close_ms === null) {
       views[views.length - 1].close_ms = at;
     }
   };

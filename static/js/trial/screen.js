@@ -91,10 +91,10 @@ function feedbackBlock() {
     show({ correct = null, message = "" } = {}, then) {
       const [verdict, className] = VERDICTS.get(correct) || ["", "is-neutral"];
       status.classList.add(className);
-      status.replaceChildren(
-        verdict ? el("p", { class: "feedback-verdict", text: verdict }) : null,
-        message ? el("p", { class: "feedback-message", text: message }) : null,
-      );
+      const parts = [];
+      if (verdict) parts.push(el("p", { class: "feedback-verdict", text: verdict }));
+      if (message) parts.push(el("p", { class: "feedback-message", text: message }));
+      status.replaceChildren(...parts);
       onContinue = then;
       actions.hidden = false;
       next.focus();

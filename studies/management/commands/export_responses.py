@@ -12,14 +12,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("slug")
         parser.add_argument("-o", "--output", help="File to write (default: standard output).")
+        parser.add_argument(
+            "--include-practice", action="store_true", help="Also practice answers (trial_role=practice)."
+        )
 
-    def handle(self, *args, slug, output=None, **options):
+    def handle(self, *args, slug, output=None, include_practice=False, **options):
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             raise CommandError(f"No study with slug {slug!r}.")
         if output:
             with open(output, "w", newline="", encoding="utf-8") as handle:
-                count = write_responses_csv(study, handle)
+                count = write_responses_csv(study, handle, include_practice)
             self.stderr.write(f"Wrote {count} responses to {output}.")
         else:
-            write_responses_csv(study, sys.stdout)
+            write_responses_csv(study, sys.stdout, include_practice)
