@@ -1,4 +1,4 @@
-"""The demo: a live top-k judgment study on the bundled photos and classifier.
+"""The demo: a live study of each task kind on the bundled photos and classifier.
 
 Every step reuses what an earlier run made, so running the demo twice neither fails nor
 duplicates anything."""
@@ -45,20 +45,101 @@ def ensure_admin(password_file: Path) -> tuple[str, str]:
     return ADMIN_USERNAME, password
 
 
-def ensure_demo_study(image_set: ImageSet, classifier: Classifier) -> Study:
-    study, _ = Study.objects.get_or_create(
-        slug=DEMO_SLUG,
-        defaults={
-            "title": "Do these labels describe the photo? (demo)",
-            "image_set": image_set,
-            "classifier": classifier,
-            "k": 5,
-            "images_per_participant": 8,
-            "consent_text": CONSENT,
-            "instructions": INSTRUCTIONS,
-            "completion_code": "DEMO-DONE",
-        },
-    )
+# One study per task kind on the same photos; they share the preparations (one attack,
+# one kind of heatmap), so adding a study costs a launch, not a model run.
+ATTACK = {"attack": "pgd", "eps": 4, "steps": 10}
+ADVERSARIAL_CONSENT = (
+    "This is a demonstration of SecondLook. You will see photos, some of them altered to fool an "
+    "image classifier, and answer a short question about each. It takes about **three minutes**. "
+    "Your answers are stored under a random pseudonym and used only to show how the software "
+    "works. You may stop at any time."
+)
+STUDIES = [
+    {
+        "slug": DEMO_SLUG,
+        "title": "Do these labels describe the photo? (demo)",
+        "k": 5,
+        "consent_text": CONSENT,
+        "instructions": INSTRUCTIONS,
+        "completion_code": "DEMO-DONE",
+    },
+    {
+        "slug": "demo-label-check",
+        "title": "Is the model's label right? With a heatmap (demo)",
+        "task_kind": "label_check",
+        "stimuli": "both",
+        "attack": ATTACK,
+        "explanation_display": "side_by_side",
+        "practice_trials": 2,
+        "attention_checks": 1,
+        "consent_text": ADVERSARIAL_CONSENT,
+        "instructions": (
+            "Each photo comes with the label a classifier gave it and, beside it, a heatmap of where "
+            "the classifier looked. Answer **Yes** if the label is a reasonable description of the "
+            "photo, **No** if not, then say how sure you are (1–5). The first two photos are practice."
+        ),
+        "completion_code": "DEMO-LABELS",
+    },
+    {
+        "slug": "demo-label-toggle",
+        "title": "Is the model's label right? Heatmap on request (demo)",
+        "task_kind": "label_check",
+        "stimuli": "adversarial",
+        "attack": ATTACK,
+        "explanation_display": "toggle",
+        "consent_text": ADVERSARIAL_CONSENT,
+        "instructions": (
+            "Each photo comes with the label a classifier gave it. You can open a heatmap of where "
+            "the classifier looked. Answer **Yes** if the label is a reasonable description of the "
+            "photo, **No** if not, then say how sure you are (1–5)."
+        ),
+        "completion_code": "DEMO-TOGGLE",
+    },
+    {
+        "slug": "demo-forced-choice",
+        "title": "Which label fits better? (demo)",
+        "task_kind": "forced_choice",
+        "stimuli": "adversarial",
+        "attack": ATTACK,
+        "consent_text": ADVERSARIAL_CONSENT,
+        "instructions": "Pick the label that describes the photo better, then say how sure you are (1–5).",
+        "completion_code": "DEMO-CHOICE",
+    },
+    {
+        "slug": "demo-manipulation",
+        "title": "Was this photo altered? (demo)",
+        "task_kind": "manipulation_check",
+        "stimuli": "both",
+        "attack": ATTACK,
+        "consent_text": ADVERSARIAL_CONSENT,
+        "instructions": (
+            "Some photos were altered very slightly to fool an image classifier. For each photo, "
+            "say whether you think it was altered, then how sure you are (1–5)."
+        ),
+        "completion_code": "DEMO-ALTERED",
+    },
+]
+
+
+def ensure_demo_studies(image_set: ImageSet, classifier: Classifier) -> list[Study]:
+    """The demo's studies, created once (an existing one keeps its settings)."""
+    found = []
+    for spec in STUDIES:
+        fields = {k: v for k, v in spec.items() if k != "slug"}
+        study, _ = Study.objects.get_or_create(
+            slug=spec["slug"],
+            defaults={
+                "image_set": image_set,
+                "classifier": classifier,
+                "images_per_participant": 8,
+                **fields,
+            },
+        )
+        found.append(study)
+    return found
+
+
+def go_live(study: Study) -> Study:
     if study.status in (Study.Status.DRAFT, Study.Status.CLOSED):
         lifecycle.launch(study)
     elif study.status == Study.Status.PAUSED:

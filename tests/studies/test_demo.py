@@ -25,6 +25,15 @@ def test_the_demo_builds_a_live_study_and_running_it_twice_duplicates_nothing(se
     study = Study.objects.get(slug="demo-topk")
     assert study.status == Study.Status.LIVE
     assert study.current_version.items.count() == 24
+    # One live study per task kind, on real prepared stimuli (one shared attack).
+    kinds = {s.task_kind for s in Study.objects.filter(status=Study.Status.LIVE)}
+    assert kinds == {"topk_select", "label_check", "forced_choice", "manipulation_check"}
+    both = Study.objects.get(slug="demo-label-check").current_version.items
+    assert both.filter(adversarial__isnull=False).count() == both.filter(adversarial__isnull=True).count() > 0
+    assert all(item.explanation_id for item in both.all())
+    assert PreparationJob.objects.filter(kind="adversarial").count() == 1
+    for slug in ("demo-label-toggle", "demo-forced-choice", "demo-manipulation"):
+        assert f"http://127.0.0.1:8000/s/{slug}/" in first
     assert "http://127.0.0.1:8000/s/demo-topk/" in first
     password = (tmp_path / "demo-admin-password.txt").read_text().strip()
     assert f"user admin, password {password}" in first

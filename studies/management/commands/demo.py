@@ -6,13 +6,13 @@ from inference.labelsets import get_label_set
 from inference.models import ImageSet
 from inference.services.classifiers import register_bundled
 from inference.services.images import import_sources, sample_sources
-from studies.services.demo import ensure_admin, ensure_demo_study
+from studies.services.demo import ensure_admin, ensure_demo_studies, go_live
 
 
 class Command(BaseCommand):
     help = (
-        "Set up the demo (migrate, admin login, sample images, predictions, a live top-k "
-        "study) and serve it on 127.0.0.1:8000. Safe to run again."
+        "Set up the demo (migrate, admin login, sample images, a live study of each task kind "
+        "with its stimuli prepared) and serve it on 127.0.0.1:8000. Safe to run again."
     )
 
     def add_arguments(self, parser):
@@ -30,14 +30,19 @@ class Command(BaseCommand):
         say(f"Sample images: {report.summary()}.")
         classifier = register_bundled()
         say(f"Classifier: {classifier.name} (weights sha256 {classifier.weights_sha256[:12]}…).")
-        call_command("prepare", image_set=image_set.name, classifier=classifier.name, k=5)
-        study = ensure_demo_study(image_set, classifier)
+        studies = ensure_demo_studies(image_set, classifier)
+        for study in studies:
+            call_command("prepare", study=study.slug, verbosity=options["verbosity"])
+        studies = [go_live(study) for study in studies]
         base = f"http://{addrport}"
         say("")
         say(self.style.SUCCESS("SecondLook demo is ready."))
         say(f"  Admin:       {base}/admin/   (user {username}, password {password})")
-        say(f"  Participant: {base}{study.participant_path}")
-        say(f"  Responses:   {base}/api/v1/studies/{study.slug}/export/responses.csv (staff login)")
+        say(f"  Participant: {base}{studies[0].participant_path}")
+        say(f"  Responses:   {base}/api/v1/studies/{studies[0].slug}/export/responses.csv (staff login)")
         say(f"  API docs:    {base}/api/v1/docs/")
+        say("  More studies, one per task kind:")
+        for study in studies[1:]:
+            say(f"    {base}{study.participant_path}  {study.title}")
         if not no_serve:
             call_command("runserver", addrport, use_reloader=False)
