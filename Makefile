@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+# Test-only JavaScript tools (axe-core), pinned by package-lock.json.
+NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha256sum | cut -c1-12)
 
 .PHONY: install demo test test-embedded bench lint chromium clean
 
@@ -22,7 +24,12 @@ demo: $(STAMP)
 chromium:
 	@bash scripts/ensure-chromium
 
-test: $(STAMP) chromium
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@rm -f node_modules/.installed-*
+	@touch $@
+
+test: $(STAMP) chromium $(NODE_STAMP)
 	$(PY) -m pytest
 
 # The domain and API tests again on the embedded default (SQLite, in-process tasks), for

@@ -4,94 +4,11 @@ researcher finds the answers in the CSV export."""
 
 import csv
 import io
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.requirements import unavailable
-
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """`manage.py demo` in a fresh data directory with no service configured, then its
-    development server on a free port."""
-    data = tmp_path_factory.mktemp("demo-data")
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
-    env.update({"DJANGO_SETTINGS_MODULE": "config.settings.embedded", "SECONDLOOK_DATA_DIR": str(data)})
-    port = free_port()
-    setup = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--no-serve", "--addrport", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert setup.returncode == 0, setup.stderr
-    assert (data / "secondlook.sqlite3").exists()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/s/demo-topk/", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise AssertionError("the demo server did not start") from None
-            time.sleep(0.3)
-    password = (data / "demo-admin-password.txt").read_text().strip()
-    yield {"base": base, "output": setup.stdout, "password": password}
-    server.terminate()
-    server.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium")
-    if executable is None:
-        unavailable(
-            "SECONDLOOK_REQUIRE_BROWSER", "Debian's chromium is not installed (apt-get install chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def answer_trial(page, expected_index: int) -> str:
