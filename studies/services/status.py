@@ -3,7 +3,7 @@
 from django.db.models import Count
 
 from inference.models import Prediction, PreparationJob
-from studies.models import Participant, Response, Study
+from studies.models import Participant, Response, Study, Trial
 
 
 def summary(study: Study) -> dict:
@@ -26,4 +26,11 @@ def summary(study: Study) -> dict:
         ],
         "participants": {status: participants.get(status, 0) for status in Participant.Status.values},
         "responses": Response.objects.filter(trial__participant__study=study).count(),
+        # Trials whose images a participant's browser could not load or verify, by reason.
+        "skipped_trials": dict(
+            Trial.objects.filter(participant__study=study)
+            .exclude(problem="")
+            .values_list("problem")
+            .annotate(n=Count("id"))
+        ),
     }

@@ -9,6 +9,7 @@ from inference.labelsets import imagenet_1k
 from inference.models import AdversarialImage, Explanation, ModelInput
 from studies.models import Item, Participant, Response, Study, Trial
 from studies.services import launch as lifecycle
+from studies.services import status as study_status
 from tests import factories
 from tests.conftest import ParticipantClient
 
@@ -267,6 +268,7 @@ def test_a_trial_whose_image_cannot_load_is_skipped_and_recorded(tmp_path):
     assert client.respond(trial, {"choice": "yes", "confidence": 3}).status_code == 409
     assert client.respond(second, {"choice": "yes", "confidence": 3}).json()["finished"] is True
     assert client.next().json()["completion"]["outcome"] == "completed"
+    assert study_status.summary(study)["skipped_trials"] == {"checksum_mismatch": 1}
 
 
 def test_problem_reports_with_bad_input_change_nothing(tmp_path):
