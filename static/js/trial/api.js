@@ -79,7 +79,8 @@ export function safeStorage(kind) {
   };
 }
 
-function sleepOrOnline(ms) {
+/** Waits `ms`, or less if the browser comes back online meanwhile. */
+export function sleepOrOnline(ms) {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);

@@ -4,7 +4,7 @@
 // to the name are a broken proxy or cache: they are refetched, and a trial whose
 // images stay unavailable is reported instead of shown.
 
-import { backoffDelay } from "./api.js";
+import { backoffDelay, sleepOrOnline } from "./api.js";
 
 const FETCH_TIMEOUT_MS = 30000;
 const STIMULUS_PATH = /\/stimuli\/([0-9a-f]{64})\.[a-z0-9]+$/i;
@@ -147,18 +147,6 @@ export function createImageStore({ concurrency = 2, keep = 12, fetcher = fetchBy
   };
 }
 
-function waitOrOnline(ms) {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      window.removeEventListener("online", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    window.addEventListener("online", done);
-  });
-}
-
 /**
  * Puts one verified, decoded image into `img` through an object URL. Retries
  * with back-off; failures while the browser says it is offline do not count
@@ -186,7 +174,7 @@ async function loadOne(store, { img, url, sha256 }, { attempts, onRetry }) {
       if (navigator.onLine !== false) failures += 1;
       if (failures >= attempts) throw error instanceof ImageError ? error : new ImageError("image_unavailable", String(error));
       onRetry(tries + 1);
-      await waitOrOnline(backoffDelay(Math.min(tries, 10)));
+      await sleepOrOnline(backoffDelay(Math.min(tries, 10)));
     }
   }
 }

@@ -136,7 +136,8 @@ export function trialScreen(trial, makeAnswer, { onSubmit, onWithdraw }) {
 
   const form = el(
     "form",
-    { class: "answer-form", id: "answer-form", novalidate: true },
+    // data-trial-id tells a browser test which trial is on screen and when it has gone.
+    { class: "answer-form", id: "answer-form", "data-trial-id": trial.id, novalidate: true },
     ...answer.fieldsets,
     submitRow,
     ...(feedback ? feedback.nodes : []),
