@@ -77,6 +77,9 @@ class StudyAdmin(admin.ModelAdmin):
                     "no_consent_redirect_url",
                     "withdrawn_code",
                     "withdrawn_redirect_url",
+                    "failed_checks_limit",
+                    "screened_out_code",
+                    "screened_out_redirect_url",
                 ]
             },
         ),

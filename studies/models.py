@@ -149,6 +149,14 @@ class Study(models.Model):
     no_consent_redirect_url = models.URLField(blank=True, help_text="Where those who decline consent go.")
     withdrawn_code = models.CharField(max_length=50, blank=True, help_text="Shown to those who withdraw.")
     withdrawn_redirect_url = models.URLField(blank=True, help_text="Where those who withdraw go.")
+    failed_checks_limit = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="End a session as screened out once this many attention checks are failed (0: never).",
+    )
+    screened_out_code = models.CharField(
+        max_length=50, blank=True, help_text="Shown to those screened out (e.g. Prolific's screen-out code)."
+    )
+    screened_out_redirect_url = models.URLField(blank=True, help_text="Where those screened out go.")
     identity_param = models.CharField(
         max_length=50,
         blank=True,
@@ -239,8 +247,9 @@ class Participant(models.Model):
         COMPLETED = "completed"
         NO_CONSENT = "no_consent", "Did not consent"
         WITHDRAWN = "withdrawn"
+        SCREENED_OUT = "screened_out", "Screened out"
 
-    FINISHED = (Status.COMPLETED, Status.NO_CONSENT, Status.WITHDRAWN)
+    FINISHED = (Status.COMPLETED, Status.NO_CONSENT, Status.WITHDRAWN, Status.SCREENED_OUT)
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     version = models.ForeignKey(StudyVersion, on_delete=models.PROTECT, related_name="participants")

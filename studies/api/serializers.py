@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from studies.services import trials
+
 MAX_RT_MS = 3_600_000  # an hour on one image is not a reaction time
 
 
@@ -62,7 +64,7 @@ class Receipt(serializers.Serializer):
 
 
 class ProblemRequest(serializers.Serializer):
-    reason = serializers.ChoiceField(["image_unavailable", "checksum_mismatch"])
+    reason = serializers.ChoiceField(trials.PROBLEMS)
     detail = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
 
 
@@ -79,7 +81,7 @@ class Consent(serializers.Serializer):
 
 
 class Completion(serializers.Serializer):
-    outcome = serializers.ChoiceField(["completed", "no_consent", "withdrawn"])
+    outcome = serializers.ChoiceField(["completed", "no_consent", "withdrawn", "screened_out"])
     code = serializers.CharField(allow_blank=True)
     redirect_url = serializers.CharField(allow_blank=True)
 

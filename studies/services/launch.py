@@ -30,6 +30,11 @@ def readiness(study: Study) -> stimuli.Plan:
     needs_labels = study.practice_trials and study.task_kind in task_kinds.NEEDS_TRUE_LABEL
     if needs_labels and plan.items and not any(item["image"].true_class for item in plan.items):
         plan.problems.append("practice trials give feedback from the dataset's labels: no image has one")
+    if study.failed_checks_limit > study.attention_checks:
+        plan.notes.append(
+            f"nobody can fail {study.failed_checks_limit} attention checks out of {study.attention_checks}: "
+            "the screen-out rule never applies"
+        )
     sources = len({item["image"].pk for item in plan.items})
     if plan.items and sources < study.images_per_participant:
         plan.notes.append(
@@ -71,7 +76,12 @@ def frozen_config(study: Study) -> dict:
             "completed": {"code": study.completion_code, "redirect_url": study.redirect_url},
             "no_consent": {"code": study.no_consent_code, "redirect_url": study.no_consent_redirect_url},
             "withdrawn": {"code": study.withdrawn_code, "redirect_url": study.withdrawn_redirect_url},
+            "screened_out": {
+                "code": study.screened_out_code,
+                "redirect_url": study.screened_out_redirect_url,
+            },
         },
+        "failed_checks_limit": study.failed_checks_limit,
         "platform": study.platform,
         "identity_param": recruitment.identity_key(study.platform, study.identity_param),
         "seed": study.seed,

@@ -99,6 +99,8 @@ def participant_for_token(token: str) -> Participant | None:
 
 def state(participant: Participant) -> str:
     """The state named in the participant API contract."""
+    if participant.status == Participant.Status.SCREENED_OUT:
+        return "screened_out"
     if participant.is_finished:
         return "done"
     if participant.status == Participant.Status.CONSENT:

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from studies.models import Item, Participant, Response, Trial
+from studies.models import AuditLog, Item, Participant, Response, Trial
 from studies.services import task_kinds
 from studies.services.errors import Conflict, NotFound
 
@@ -240,7 +240,11 @@ def record_response(
             raise Conflict(
                 "This trial was already answered; the first answer is kept.", code="already_answered"
             ) from None
-        done, finished = _settle(participant)
+        # The screen-out rule applies even to a check that is the session's last trial.
+        if trial.role == Role.ATTENTION and _screen_out_if_failed(participant):
+            done, finished = progress(participant), True
+        else:
+            done, finished = _settle(participant)
         response.receipt = {"id": response.id, "trial": trial.id, "progress": done, "finished": finished}
         if trial.role == Role.PRACTICE:
             response.receipt["feedback"] = task_kinds.feedback(trial, canonical)
@@ -248,6 +252,31 @@ def record_response(
     return response.receipt, True
 
 
+def _screen_out_if_failed(participant: Participant) -> bool:
+    """The study's live rule: a session ends as screened out once the participant has
+    failed as many attention checks as the study allows (0: never). Kept with its evidence."""
+    limit = participant.version.config.get("failed_checks_limit", 0)
+    if not limit:
+        return False
+    answered = participant.trials.filter(role=Role.ATTENTION, response__isnull=False).select_related(
+        "response"
+    )
+    failed = [
+        trial.index for trial in answered if task_kinds.is_correct(trial, trial.response.answer) is False
+    ]
+    if len(failed) < limit:
+        return False
+    participant.finish(Participant.Status.SCREENED_OUT)
+    AuditLog.objects.create(
+        study_id=participant.study_id,
+        participant_pseudonym=participant.pseudonym,
+        action="screened_out",
+        detail={"rule": "failed_attention_checks", "limit": limit, "failed_trials": failed},
+    )
+    return True
+
+
+# Why a browser could not show a trial's images (the problem report's reason).
 PROBLEMS = ("image_unavailable", "checksum_mismatch")
 
 

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from inference.labelsets import imagenet_1k
 from inference.models import AdversarialImage, Explanation, ModelInput
-from studies.models import Item, Participant, Response, Study, Trial
+from studies.models import AuditLog, Item, Participant, Response, Study, Trial
 from studies.services import launch as lifecycle
 from studies.services import status as study_status
 from tests import factories
@@ -349,3 +349,69 @@ def test_required_preparations_come_in_the_order_they_read_each_other(tmp_path):
         "features",
         "prototypes",
     ]
+
+
+def answer_checks(client, fail: int):
+    """Answer every trial, failing the first `fail` attention checks; the last reply."""
+    failed = 0
+    while (trial := client.next().json()["trial"]) is not None:
+        answer = client.valid_answer(trial)
+        if trial["kind"] == "attention":
+            asked = Trial.objects.get(pk=trial["id"]).expected["choice"]
+            wrong = next(o["id"] for o in trial["options"] if o["id"] != asked)
+            answer = {"choice": wrong if failed < fail else asked}
+            failed += answer["choice"] == wrong
+        reply = client.respond(trial, answer)
+        assert reply.status_code == 201
+    return client.next().json()
+
+
+def test_failing_too_many_attention_checks_ends_the_session_as_screened_out(tmp_path):
+    study = make(
+        tmp_path,
+        task_kind="topk_select",
+        n_images=8,
+        per_participant=4,
+        attention_checks=3,
+        failed_checks_limit=2,
+        screened_out_code="SCREENED",
+        platform="prolific",
+    )
+    client = ParticipantClient(APIClient(), study.slug)
+    client.enter({"PROLIFIC_PID": "p-1"})
+    client.consent()
+    final = answer_checks(client, fail=3)
+    assert final["completion"] == {
+        "outcome": "screened_out",
+        "code": "SCREENED",
+        "redirect_url": "https://app.prolific.com/submissions/complete?cc=SCREENED",
+    }
+    participant = Participant.objects.get()
+    assert participant.status == "screened_out"
+    assert client.get("session").json()["state"] == "screened_out"
+    failed = list(participant.trials.filter(role="attention", response__isnull=False).order_by("index"))
+    assert len(failed) == 2  # the session ended at the second failure
+    log = AuditLog.objects.get(action="screened_out")
+    assert log.detail == {
+        "rule": "failed_attention_checks",
+        "limit": 2,
+        "failed_trials": [trial.index for trial in failed],
+    }
+    # Coming back changes nothing: the recruit sees the outcome, and cannot answer again.
+    again = ParticipantClient(APIClient(), study.slug)
+    assert again.enter({"PROLIFIC_PID": "p-1"}).json()["state"] == "screened_out"
+    open_trial = participant.trials.filter(response__isnull=True).first()
+    refused = again.respond({"id": open_trial.id}, {"selected": [open_trial.options[0]["id"]]})
+    assert refused.status_code == 409 and refused.json()["code"] == "session_ended"
+
+
+def test_passing_the_attention_checks_or_failing_fewer_than_the_limit_completes(tmp_path):
+    study = make(tmp_path, n_images=8, per_participant=4, attention_checks=3, failed_checks_limit=2)
+    assert answer_checks(session(study), fail=1)["completion"]["outcome"] == "completed"
+    assert answer_checks(session(study), fail=0)["completion"]["outcome"] == "completed"
+    assert not AuditLog.objects.filter(action="screened_out").exists()
+
+
+def test_a_screen_out_rule_that_can_never_fire_is_pointed_out(tmp_path):
+    study = make(tmp_path, attention_checks=1, failed_checks_limit=2, live=False)
+    assert "the screen-out rule never applies" in " ".join(lifecycle.readiness(study).notes)
