@@ -418,3 +418,51 @@ def test_every_screen_passes_an_automated_accessibility_check(demo, browser):
     } <= set(found)
     assert {screen: v for screen, v in found.items() if v} == {}
     context.close()
+
+
+EXAMPLES_STUDY = """
+from inference.models import Prediction, PrototypeSet
+from studies.models import Study
+from studies.services import launch
+
+base = Study.objects.get(slug="demo-topk")
+study = Study.objects.create(
+    slug="examples-check", title="Is the model's label right? With examples", image_set=base.image_set,
+    classifier=base.classifier, task_kind="label_check", explanation_display="examples", examples_count=3,
+    consent_text="You agree.", images_per_participant=3,
+)
+# The bundled photos are one per class, too few for MMD-critic: every predicted class gets
+# the same four photos as its prototypes, which is all the display needs.
+ids = sorted(base.image_set.images.values_list("id", flat=True))[:4]
+labels = base.classifier.labels()
+for index in {p.topk[0]["index"] for p in Prediction.objects.filter(classifier=base.classifier)}:
+    PrototypeSet.objects.create(
+        image_set=base.image_set, classifier=base.classifier, class_index=index,
+        class_id=labels.class_ids[index], method="mmd_critic", params={}, params_key="browser",
+        prototypes=ids,
+    )
+launch.launch(study)
+"""
+
+
+def test_example_based_explanations_show_the_predicted_classs_prototypes(demo, browser):
+    demo["server"].manage("shell", "-c", EXAMPLES_STUDY)
+    context = fresh_context(browser)
+    participant = Participant(context, demo["base"], "examples-check")
+    participant.start()
+
+    def examples_shown(p, trial, count):
+        shown = p.page.locator("#explanation-examples img.explanation-example")
+        assert shown.count() == 3 == len(trial["explanation"]["examples"])
+        for n in range(3):
+            assert shown.nth(n).get_attribute("src").startswith("blob:")
+            assert shown.nth(n).evaluate("img => img.complete && img.naturalWidth > 0")
+        if count == 0:
+            screenshot(p.page, "label_check-examples")
+            assert axe_violations(p.page) == []
+
+    assert participant.complete_by_pointer(on_trial=examples_shown) == 3
+    participant.page.wait_for_selector("#completion-title")
+    rows = export(demo, "examples-check")
+    assert {row["explanation_display"] for row in rows} == {"examples"}
+    context.close()
