@@ -230,6 +230,7 @@ def record_response(
             raise Conflict("This session has ended.", code="session_ended")
         if trial.problem:
             raise Conflict("This trial was skipped: its image could not be shown.", code="trial_skipped")
+        _check_presented(trial)
         canonical = task_kinds.validate_answer(trial, answer, participant.version.config)
         try:
             with transaction.atomic():
@@ -250,6 +251,15 @@ def record_response(
             response.receipt["feedback"] = task_kinds.feedback(trial, canonical)
         response.save(update_fields=["receipt"])
     return response.receipt, True
+
+
+def _check_presented(trial: Trial) -> None:
+    """Trials are answered in order: one that `next` has not handed out yet was never
+    seen, so an answer to it (a forged or reordered request) means nothing."""
+    if trial.presented_at is None:
+        raise Conflict(
+            "This trial has not been shown yet; answer the current one first.", code="not_presented"
+        )
 
 
 def _screen_out_if_failed(participant: Participant) -> bool:
@@ -294,6 +304,7 @@ def report_problem(participant: Participant, trial_id: int, reason: str, detail:
         if created:
             if participant.is_finished:
                 raise Conflict("This session has ended.", code="session_ended")
+            _check_presented(trial)
             trial.problem, trial.problem_detail, trial.reported_at = reason, detail[:200], timezone.now()
             trial.save(update_fields=["problem", "problem_detail", "reported_at"])
             done, finished = _settle(participant)

@@ -27,6 +27,8 @@ class Participant:
         self.trials: dict[int, dict] = {}
         self.current: dict | None = None
         self.answers: dict[int, dict] = {}
+        self.requested: list[str] = []
+        self.page.on("request", lambda request: self.requested.append(request.url))
         self.page.on("response", self._seen)
         self.page.goto(f"{base}/s/{slug}/{query}")
 
@@ -167,6 +169,11 @@ def test_a_full_session_of_each_task_kind(demo, browser, slug):
 
     answered = participant.complete_by_pointer(on_trial=look)
     participant.page.wait_for_selector("#completion-code")
+    # Everything is served by SecondLook itself: no third-party request, ever.
+    outside = [
+        url for url in participant.requested if not url.startswith((demo["base"] + "/", "blob:", "data:"))
+    ]
+    assert outside == []
     rows = export(demo, slug)
     mine = check_stored(rows, participant, {pseudonym(participant)})
     practice = sum(t["practice"] for t in participant.trials.values())

@@ -415,3 +415,19 @@ def test_passing_the_attention_checks_or_failing_fewer_than_the_limit_completes(
 def test_a_screen_out_rule_that_can_never_fire_is_pointed_out(tmp_path):
     study = make(tmp_path, attention_checks=1, failed_checks_limit=2, live=False)
     assert "the screen-out rule never applies" in " ".join(lifecycle.readiness(study).notes)
+
+
+def test_a_trial_not_shown_yet_cannot_be_answered_or_reported(tmp_path):
+    study = make(tmp_path, task_kind="label_check", per_participant=3)
+    client = session(study)
+    current = client.next().json()["trial"]
+    later = Trial.objects.filter(
+        participant__pseudonym=client.get("session").json()["participant"], index=2
+    ).get()
+    forged = {"id": later.id}
+    reply = client.respond(forged, {"choice": "yes", "confidence": 3})
+    assert reply.status_code == 409 and reply.json()["code"] == "not_presented"
+    report = client.post(f"session/trials/{later.id}/problem", {"reason": "image_unavailable"})
+    assert report.status_code == 409
+    assert not Response.objects.exists() and not Trial.objects.exclude(problem="").exists()
+    assert client.respond(current, {"choice": "yes", "confidence": 3}).status_code == 201
