@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from inference.models import PreparationJob
 from inference.services.jobs import request_job
-from studies.models import AuditLog, Participant, Response, Study, StudyVersion, Trial
+from studies.models import AuditLog, Condition, Participant, Response, Study, StudyVersion, Trial
 from studies.services import launch as lifecycle
 from studies.services import stimuli
 from studies.services.errors import ServiceError
@@ -38,8 +38,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ConditionInline(admin.TabularInline):
+    model = Condition
+    extra = 0
+    fields = ["name", "weight", "quota", "explanation_display"]
+    verbose_name = "between-subjects condition"
+    verbose_name_plural = "Between-subjects conditions (none: one condition, as the study says)"
+
+
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
+    inlines = [ConditionInline]
     list_display = ["title", "slug", "status", "classifier", "image_set", "participant_count", "links"]
     list_filter = ["status"]
     search_fields = ["title", "slug"]
@@ -59,6 +68,8 @@ class StudyAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "images_per_participant",
+                    "judgments_per_item",
+                    "session_timeout_minutes",
                     "ask_confidence",
                     "practice_trials",
                     "attention_checks",
@@ -80,6 +91,8 @@ class StudyAdmin(admin.ModelAdmin):
                     "failed_checks_limit",
                     "screened_out_code",
                     "screened_out_redirect_url",
+                    "full_code",
+                    "full_redirect_url",
                 ]
             },
         ),
@@ -182,7 +195,15 @@ class TrialInline(admin.TabularInline):
 
 @admin.register(Participant)
 class ParticipantAdmin(ReadOnlyAdmin):
-    list_display = ["pseudonym", "study", "status", "consent_version", "created_at", "finished_at"]
+    list_display = [
+        "pseudonym",
+        "study",
+        "condition",
+        "status",
+        "consent_version",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["study", "status"]
     search_fields = ["pseudonym"]
     exclude = ["token_hash", "identity_hash"]

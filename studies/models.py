@@ -149,6 +149,18 @@ class Study(models.Model):
     no_consent_redirect_url = models.URLField(blank=True, help_text="Where those who decline consent go.")
     withdrawn_code = models.CharField(max_length=50, blank=True, help_text="Shown to those who withdraw.")
     withdrawn_redirect_url = models.URLField(blank=True, help_text="Where those who withdraw go.")
+    judgments_per_item = models.PositiveIntegerField(
+        default=0,
+        help_text="K: judgments wanted per item and condition (0: no limit). Participants get the "
+        "least-judged items; once every item has K, newcomers are told no work is left.",
+    )
+    session_timeout_minutes = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1)],
+        help_text="A session idle this long gives back its place and its unanswered items.",
+    )
+    full_code = models.CharField(max_length=50, blank=True, help_text="Shown when the study is full.")
+    full_redirect_url = models.URLField(blank=True, help_text="Where arrivals go when the study is full.")
     failed_checks_limit = models.PositiveSmallIntegerField(
         default=0,
         help_text="End a session as screened out once this many attention checks are failed (0: never).",
@@ -181,6 +193,31 @@ class Study(models.Model):
     @property
     def participant_path(self) -> str:
         return f"/s/{self.slug}/"
+
+
+class Condition(models.Model):
+    """A between-subjects condition: each participant runs under one, assigned at consent so
+    that the conditions stay balanced by weight."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="conditions")
+    name = models.SlugField(max_length=50, help_text="e.g. no-explanation, heatmap.")
+    weight = models.PositiveIntegerField(default=1, help_text="Relative share of participants.")
+    quota = models.PositiveIntegerField(
+        default=0, help_text="Valid completed participants wanted (0: no limit)."
+    )
+    explanation_display = models.CharField(
+        max_length=20,
+        choices=Study.ExplanationDisplay.choices,
+        blank=True,
+        help_text="How explanations are shown in this condition (blank: as the study says).",
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["study", "name"], name="one_condition_name")]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}: {self.name}"
 
 
 class StudyVersion(models.Model):
@@ -248,8 +285,9 @@ class Participant(models.Model):
         NO_CONSENT = "no_consent", "Did not consent"
         WITHDRAWN = "withdrawn"
         SCREENED_OUT = "screened_out", "Screened out"
+        FULL = "full", "Study full (no place or no work left)"
 
-    FINISHED = (Status.COMPLETED, Status.NO_CONSENT, Status.WITHDRAWN, Status.SCREENED_OUT)
+    FINISHED = (Status.COMPLETED, Status.NO_CONSENT, Status.WITHDRAWN, Status.SCREENED_OUT, Status.FULL)
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     version = models.ForeignKey(StudyVersion, on_delete=models.PROTECT, related_name="participants")
@@ -263,6 +301,9 @@ class Participant(models.Model):
     seed = models.PositiveIntegerField(default=new_seed)
     consent_version = models.PositiveIntegerField(null=True, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
+    condition = models.CharField(max_length=50, blank=True, help_text="Assigned at consent.")
+    # Consent and every answer: a session idle past the study's timeout gives back its place.
+    last_active_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -182,7 +182,7 @@ def prepare_stimuli(study: Study, failed_attacks: int = 0, seed: int = 1) -> Non
                     topk=_random_topk(rng) if success else clean,
                 )
             )
-    if study.explanation_display in stimuli.HEATMAPS:
+    if stimuli.uses_heatmaps(study):
         params = stimuli.explanation_params(study)
         key = explanation_map_key(params)
         subjects = [(image, None) for image in images] + [(row.image, row) for row in adversarial]
@@ -200,7 +200,7 @@ def prepare_stimuli(study: Study, failed_attacks: int = 0, seed: int = 1) -> Non
                 overlay=name,
                 overlay_sha256=sha,
             )
-    if study.explanation_display == Study.ExplanationDisplay.EXAMPLES:
+    if stimuli.uses_examples(study):
         # Every predicted class gets the set's first three images as its prototypes.
         predicted = {p.topk[0]["index"] for p in Prediction.objects.filter(classifier=clf)}
         predicted |= {row.topk[0]["index"] for row in adversarial}

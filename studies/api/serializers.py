@@ -81,7 +81,7 @@ class Consent(serializers.Serializer):
 
 
 class Completion(serializers.Serializer):
-    outcome = serializers.ChoiceField(["completed", "no_consent", "withdrawn", "screened_out"])
+    outcome = serializers.ChoiceField(["completed", "no_consent", "withdrawn", "screened_out", "full"])
     code = serializers.CharField(allow_blank=True)
     redirect_url = serializers.CharField(allow_blank=True)
 

@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from django.http import StreamingHttpResponse
 
 from studies.models import Response, Study, Trial
-from studies.services import task_kinds
+from studies.services import allocation, task_kinds
 
 BASE_COLUMNS = [
     "study",
     "study_version",
     "participant",
     "participant_status",
+    "condition",
     "consent_version",
     "trial_index",
     "trial_id",
@@ -120,12 +121,12 @@ def _rank_columns(trial: Trial, answer: dict, k: int) -> list:
     return columns
 
 
-def _stimulus_columns(item, config: dict) -> list:
+def _stimulus_columns(item, config: dict, display: str) -> list:
     adversarial = item.adversarial
     params = adversarial.params if adversarial else {}
     top = task_kinds.model_label(item)
-    display = config.get("explanation_display", "none")
-    overlay = item.explanation.overlay_sha256 if item.explanation_id else ""
+    heatmap = display in ("side_by_side", "toggle")
+    overlay = item.explanation.overlay_sha256 if heatmap and item.explanation_id else ""
     return [
         "adversarial" if adversarial else "clean",
         item.stimulus["sha256"],
@@ -138,7 +139,7 @@ def _stimulus_columns(item, config: dict) -> list:
         top["id"],
         top["text"],
         display,
-        config.get("explanation_method", "") if display in ("side_by_side", "toggle") else "",
+        config.get("explanation_method", "") if heatmap else "",
         overlay,
     ]
 
@@ -183,6 +184,7 @@ def _row(response: Response, k: int) -> list:
         participant.version.number,
         participant.pseudonym,
         participant.status,
+        participant.condition,
         participant.consent_version or "",
         trial.index,
         trial.id,
@@ -197,7 +199,7 @@ def _row(response: Response, k: int) -> list:
         image.true_label,
         config["classifier"]["name"],
         config["classifier"]["weights_sha256"],
-        *_stimulus_columns(item, config),
+        *_stimulus_columns(item, config, allocation.condition_of(participant)["explanation_display"]),
         trial.prompt,
         *_rank_columns(trial, answer, k),
         _flag("none" in selected) if "selected" in answer else "",

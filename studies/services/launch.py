@@ -35,13 +35,36 @@ def readiness(study: Study) -> stimuli.Plan:
             f"nobody can fail {study.failed_checks_limit} attention checks out of {study.attention_checks}: "
             "the screen-out rule never applies"
         )
-    sources = len({item["image"].pk for item in plan.items})
-    if plan.items and sources < study.images_per_participant:
-        plan.notes.append(
-            f"only {sources} source images for {study.images_per_participant} trials per participant "
-            "(nobody sees two versions of one image): sessions will be shorter"
-        )
+    plan.problems += design_problems(study, plan)
     return plan
+
+
+def design_problems(study: Study, plan: stimuli.Plan) -> list[str]:
+    """Designs that cannot run as configured, named before launch rather than found by
+    participants."""
+    problems = []
+    sources = len({item["image"].pk for item in plan.items})
+    per_participant = study.images_per_participant
+    if plan.items and sources < per_participant:
+        problems.append(
+            f"{per_participant} images per participant, but only {sources} source images give items "
+            "(nobody sees two versions of one image)"
+        )
+    conditions = stimuli.conditions(study)
+    if not any(c["weight"] for c in conditions):
+        problems.append("every condition has weight 0: nobody could be assigned")
+    for c in conditions:
+        if c["weight"] == 0 and c["quota"]:
+            problems.append(
+                f"condition {c['name']} has a quota of {c['quota']} but weight 0: it never gets anyone"
+            )
+        capacity = len(plan.items) * study.judgments_per_item // per_participant
+        if study.judgments_per_item and c["quota"] > capacity:
+            problems.append(
+                f"condition {c['name']} wants {c['quota']} participants of {per_participant} items, but "
+                f"{len(plan.items)} items × K={study.judgments_per_item} judgments serve only {capacity}"
+            )
+    return problems
 
 
 def readiness_problems(study: Study) -> list[str]:
@@ -80,8 +103,12 @@ def frozen_config(study: Study) -> dict:
                 "code": study.screened_out_code,
                 "redirect_url": study.screened_out_redirect_url,
             },
+            "full": {"code": study.full_code, "redirect_url": study.full_redirect_url},
         },
         "failed_checks_limit": study.failed_checks_limit,
+        "conditions": stimuli.conditions(study),
+        "judgments_per_item": study.judgments_per_item,
+        "session_timeout_minutes": study.session_timeout_minutes,
         "platform": study.platform,
         "identity_param": recruitment.identity_key(study.platform, study.identity_param),
         "seed": study.seed,

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studies.models import AuditLog, Participant, Recruitment, Response, Study
-from studies.services import markdown, recruitment
+from studies.services import allocation, markdown, recruitment
 from studies.services.errors import Conflict, Invalid, NotFound
 from studies.services.trials import assign_trials, progress
 
@@ -64,6 +64,8 @@ def enter(slug: str, params: dict[str, str]) -> Entry:
         if existing:
             return existing
     token = secrets.token_urlsafe(32)
+    # A newcomer learns at once when every place is taken (consent checks again, locked).
+    room = allocation.has_room(study, study.current_version.config)
     try:
         with transaction.atomic():
             participant = Participant.objects.create(
@@ -72,6 +74,8 @@ def enter(slug: str, params: dict[str, str]) -> Entry:
                 pseudonym=secrets.token_hex(8),
                 token_hash=hash_token(token),
                 identity_hash=identity,
+                status=Participant.Status.CONSENT if room else Participant.Status.FULL,
+                finished_at=None if room else timezone.now(),
             )
             Recruitment.objects.create(participant=participant, params=params)
     except IntegrityError:
@@ -99,8 +103,8 @@ def participant_for_token(token: str) -> Participant | None:
 
 def state(participant: Participant) -> str:
     """The state named in the participant API contract."""
-    if participant.status == Participant.Status.SCREENED_OUT:
-        return "screened_out"
+    if participant.status in (Participant.Status.SCREENED_OUT, Participant.Status.FULL):
+        return participant.status
     if participant.is_finished:
         return "done"
     if participant.status == Participant.Status.CONSENT:
@@ -146,11 +150,17 @@ def give_consent(participant: Participant, version: int, agree: bool) -> Partici
         if not agree:
             participant.finish(Participant.Status.NO_CONSENT)
             return participant
-        participant.status = Participant.Status.ACTIVE
         participant.consent_version = version
-        participant.consented_at = timezone.now()
-        participant.save(update_fields=["status", "consent_version", "consented_at"])
-        assign_trials(participant)
+        participant.consented_at = participant.last_active_at = timezone.now()
+        # Places and items are decided one consent at a time per study (see allocation).
+        Study.objects.select_for_update().get(pk=participant.study_id)
+        participant.condition = allocation.assign_condition(participant)
+        participant.status = Participant.Status.ACTIVE
+        participant.save(
+            update_fields=["status", "consent_version", "consented_at", "last_active_at", "condition"]
+        )
+        if not participant.condition or not assign_trials(participant):
+            participant.finish(Participant.Status.FULL)
     return participant
 
 

@@ -23,12 +23,42 @@ Display = Study.ExplanationDisplay
 HEATMAPS = (Display.SIDE_BY_SIDE, Display.TOGGLE)
 
 
+def conditions(study: Study) -> list[dict]:
+    """The study's between-subjects conditions as frozen at launch; a study without any has
+    one, "main", shown as the study says."""
+    rows = list(study.conditions.all()) if study.pk else []
+    if not rows:
+        return [{"name": "main", "weight": 1, "quota": 0, "explanation_display": study.explanation_display}]
+    return [
+        {
+            "name": c.name,
+            "weight": c.weight,
+            "quota": c.quota,
+            "explanation_display": c.explanation_display or study.explanation_display,
+        }
+        for c in rows
+    ]
+
+
+def displays(study: Study) -> set[str]:
+    """Every way explanations are shown in some condition: items must support them all."""
+    return {c["explanation_display"] for c in conditions(study)}
+
+
 def uses_adversarial(study: Study) -> bool:
     return study.stimuli != Study.Stimuli.CLEAN
 
 
+def uses_heatmaps(study: Study) -> bool:
+    return bool(displays(study) & set(HEATMAPS))
+
+
+def uses_examples(study: Study) -> bool:
+    return Display.EXAMPLES in displays(study)
+
+
 def shows_model_view(study: Study) -> bool:
-    return uses_adversarial(study) or study.explanation_display in HEATMAPS
+    return uses_adversarial(study) or uses_heatmaps(study)
 
 
 def _num_classes(study: Study) -> int:
@@ -53,9 +83,9 @@ def required_jobs(study: Study) -> list[tuple[str, dict]]:
     jobs = [(Job.PREDICTIONS, {"k": study.k})]
     if uses_adversarial(study):
         jobs.append((Job.ADVERSARIAL, attack_params(study)))
-    if study.explanation_display in HEATMAPS:
+    if uses_heatmaps(study):
         jobs.append((Job.EXPLANATIONS, explanation_params(study)))
-    if study.explanation_display == Display.EXAMPLES:
+    if uses_examples(study):
         jobs += [(Job.FEATURES, {}), (Job.PROTOTYPES, {})]
     return jobs
 
@@ -101,7 +131,7 @@ def plan_items(study: Study) -> Plan:
         return plan
     try:
         subjects = _subjects(study, images, predictions, plan)
-        explanations = _explanations(study) if study.explanation_display in HEATMAPS else None
+        explanations = _explanations(study) if uses_heatmaps(study) else None
     except ValueError as error:
         plan.problems.append(f"the attack is invalid: {error}")
         return plan
@@ -201,7 +231,7 @@ def _item(study, image, prediction, adversarial, shown, explanations) -> tuple[d
         if explanation is None:
             return None, MISSING_MAP
         item["explanation"] = explanation
-    if study.explanation_display == Display.EXAMPLES:
+    if uses_examples(study):
         item["examples"] = _examples(study, topk[0]["index"], image)
         if not item["examples"]:
             return None, "are left out: the predicted class has no prototypes in the image set"

@@ -20,8 +20,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from studies.models import AuditLog, Item, Participant, Response, Trial
-from studies.services import task_kinds
+from studies.models import AuditLog, Item, Participant, Response, Study, Trial
+from studies.services import allocation, task_kinds
 from studies.services.errors import Conflict, NotFound
 
 UPCOMING = 3
@@ -29,27 +29,16 @@ Role = Trial.Role
 
 
 def assign_trials(participant: Participant) -> list[Trial]:
-    """Practice trials first, then the participant's items with attention checks among
-    them (never first, never adjacent)."""
-    version = participant.version
-    config = version.config
-    counted = Q(trials__role=Role.MAIN) & ~Q(trials__participant__status=Participant.Status.WITHDRAWN)
-    items = list(
-        Item.objects.filter(version=version)
-        .annotate(judged=Count("trials", filter=counted))
-        .select_related("image", "prediction", "adversarial")
-        .order_by("id")
-    )
+    """Practice trials first, then the participant's items (see allocation) with attention
+    checks among them (never first, never adjacent). Nothing is created, and [] returned,
+    when no item is left for them."""
+    config = participant.version.config
     rng = random.Random(participant.seed)
-    rng.shuffle(items)
-    items.sort(key=lambda item: item.judged)  # stable: the shuffled order breaks ties
-    chosen, sources = [], set()
-    for item in items:
-        # A clean image and its adversarial version are one source: never both to one person.
-        if item.image_id not in sources and len(chosen) < config["images_per_participant"]:
-            chosen.append(item)
-            sources.add(item.image_id)
-    rng.shuffle(chosen)
+    chosen = allocation.choose_items(participant, rng)
+    if not chosen:
+        return []
+    items = list(Item.objects.filter(version=participant.version).select_related("image").order_by("id"))
+    sources = {item.image_id for item in chosen}
     spare = [item for item in items if item.image_id not in sources] or items
     decoys = _decoys(items)
     kind = config["task_kind"]
@@ -136,7 +125,7 @@ def _open_trials(participant: Participant):
 
 
 def explanation_payload(trial: Trial, config: dict) -> dict | None:
-    display = config.get("explanation_display", "none")
+    display = allocation.condition_of(trial.participant)["explanation_display"]
     if display == "none" or trial.role == Role.ATTENTION:
         return None
     item = trial.item
@@ -194,6 +183,8 @@ def next_trial(participant: Participant) -> tuple[dict | None, list[str]]:
     upcoming = list(_open_trials(participant)[: UPCOMING + 1])
     if not upcoming:
         return None, []
+    for trial in upcoming:
+        trial.participant = participant
     current = upcoming[0]
     if current.presented_at is None:
         Trial.objects.filter(pk=current.pk, presented_at__isnull=True).update(presented_at=timezone.now())
@@ -203,10 +194,15 @@ def next_trial(participant: Participant) -> tuple[dict | None, list[str]]:
 
 
 def _settle(participant: Participant) -> tuple[dict, bool]:
-    """Progress, and whether the session just completed (no trial is open any more)."""
+    """Progress, and whether the session just completed (no trial is open any more). A
+    completion may fill the study's last quota, which closes it."""
     finished = not participant.trials.filter(response__isnull=True, problem="").exists()
     if finished:
         participant.finish(Participant.Status.COMPLETED)
+        study = Study.objects.select_for_update().get(pk=participant.study_id)
+        allocation.close_if_complete(study, participant.version.config)
+    else:
+        Participant.objects.filter(pk=participant.pk).update(last_active_at=timezone.now())
     return progress(participant), finished
 
 
