@@ -473,3 +473,24 @@ def test_example_based_explanations_show_the_predicted_classs_prototypes(demo, b
     rows = export(demo, "examples-check")
     assert {row["explanation_display"] for row in rows} == {"examples"}
     context.close()
+
+
+def test_a_participant_can_withdraw_before_the_first_trial(demo, browser):
+    context = fresh_context(browser)
+    participant = Participant(context, demo["base"], "demo-manipulation")
+    page = participant.page
+    page.click("#consent-agree")
+    page.wait_for_selector("#start-trials")
+    page.click("#withdraw")
+    page.click("#withdraw-confirm")
+    page.wait_for_selector("#completion-title")
+    assert page.inner_text("#completion-title") == "You have withdrawn from the study"
+    reply = page.request.get(
+        f"{demo['base']}/api/v1/session",
+        headers={
+            "Authorization": "Bearer "
+            + page.evaluate("() => Object.entries(localStorage).find(([k]) => k.endsWith(':token'))[1]")
+        },
+    )
+    assert reply.json()["state"] == "done" and reply.json()["completion"]["outcome"] == "withdrawn"
+    context.close()

@@ -464,3 +464,22 @@ def test_outcome_codes_are_frozen_at_launch(live_study, participant):
     participant.enter()
     participant.consent(agree=False)
     assert participant.next().json()["completion"]["code"] == ""
+
+
+def test_a_token_from_another_study_reaches_none_of_this_studys_trials(db, tmp_path):
+    first = factories.study(tmp_path / "a", slug="first", set_name="a")
+    second = factories.study(tmp_path / "b", slug="second", set_name="b")
+    mine = ParticipantClient(APIClient(), first.slug)
+    mine.enter()
+    mine.consent()
+    theirs = ParticipantClient(APIClient(), second.slug)
+    theirs.enter()
+    theirs.consent()
+    their_trial = theirs.next().json()["trial"]
+    assert mine.answer(their_trial).status_code == 404
+    assert (
+        mine.post(f"session/trials/{their_trial['id']}/problem", {"reason": "image_unavailable"}).status_code
+        == 404
+    )
+    assert mine.next().json()["trial"]["id"] != their_trial["id"]
+    assert not Response.objects.exists()

@@ -5,7 +5,7 @@ import { ApiError, createApi, describeDetail } from "./api.js";
 import * as kinds from "./kinds.js";
 import { createImageStore, ImageError, loadTrialImages } from "./preload.js";
 import * as ui from "./render.js";
-import { trialScreen } from "./screen.js";
+import { trialScreen, withdrawBlock } from "./screen.js";
 import { createMachine, screenForSession } from "./state.js";
 import { showStimulus } from "./timing.js";
 
@@ -170,7 +170,10 @@ function run() {
   function showInstructions() {
     machine.go("instructions");
     const instructions = { html: session.instructions_html, text: session.instructions };
-    ui.mount(ui.instructionsScreen(instructions, { onStart: guard(goNext) }).screen);
+    const shown = ui.instructionsScreen(instructions, { onStart: guard(goNext) });
+    // Consent given can be withdrawn at any time, before the first trial too.
+    shown.screen.append(withdrawBlock(guard(withdraw)).node);
+    ui.mount(shown.screen);
   }
 
   async function goNext() {
@@ -260,10 +263,12 @@ function run() {
   }
 
   async function withdraw() {
-    if (machine.state !== "stimulus") return;
-    clock.stop();
+    if (machine.state !== "stimulus" && machine.state !== "instructions") return;
+    if (machine.state === "stimulus") {
+      clock.stop();
+      view.setEnabled(false);
+    }
     machine.go("withdrawing");
-    view.setEnabled(false);
     const body = await api.withdraw();
     return finish(body && body.completion, "withdrawn");
   }

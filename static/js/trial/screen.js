@@ -7,7 +7,8 @@
 import { explanationView, isScaled } from "./explanation.js";
 import { el } from "./render.js";
 
-function withdrawBlock(onWithdraw) {
+/** The withdraw link and its confirmation, on the instructions and every trial. */
+export function withdrawBlock(onWithdraw) {
   const open = el("button", {
     type: "button",
     id: "withdraw",

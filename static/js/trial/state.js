@@ -3,6 +3,7 @@
 //
 //   loading -> consent -> instructions -> next -> stimulus -> saving -> next ...
 //                                          next -> done        stimulus -> withdrawing -> done
+//   instructions -> withdrawing     consent can be withdrawn before the first trial too
 //   saving -> feedback -> next      a practice trial shows feedback before going on
 //   next -> reporting -> next       a trial whose images cannot be loaded is reported and skipped
 // Every non-terminal state may go to "error"; "done" and "error" are terminal.
@@ -10,7 +11,7 @@
 export const TRANSITIONS = Object.freeze({
   loading: ["consent", "instructions", "next", "done", "error"],
   consent: ["instructions", "next", "done", "error"],
-  instructions: ["next", "error"],
+  instructions: ["next", "withdrawing", "error"],
   next: ["stimulus", "reporting", "done", "error"],
   reporting: ["next", "error"],
   stimulus: ["saving", "withdrawing", "error"],
