@@ -10,7 +10,16 @@ from django.utils.html import format_html, format_html_join
 
 from inference.models import PreparationJob
 from inference.services.jobs import request_job
-from studies.models import AuditLog, Condition, Participant, Response, Study, StudyVersion, Trial
+from studies.models import (
+    AuditLog,
+    Condition,
+    ExclusionEvent,
+    Participant,
+    Response,
+    Study,
+    StudyVersion,
+    Trial,
+)
 from studies.services import launch as lifecycle
 from studies.services import stimuli
 from studies.services.errors import ServiceError
@@ -72,7 +81,9 @@ class StudyAdmin(admin.ModelAdmin):
                     "session_timeout_minutes",
                     "ask_confidence",
                     "practice_trials",
+                    "gold_trials",
                     "attention_checks",
+                    "exclusion_rules",
                     "consent_text",
                     "consent_version",
                     "instructions",
@@ -88,7 +99,6 @@ class StudyAdmin(admin.ModelAdmin):
                     "no_consent_redirect_url",
                     "withdrawn_code",
                     "withdrawn_redirect_url",
-                    "failed_checks_limit",
                     "screened_out_code",
                     "screened_out_redirect_url",
                     "full_code",
@@ -180,6 +190,14 @@ class StudyVersionAdmin(ReadOnlyAdmin):
     list_filter = ["study"]
 
 
+class ExclusionInline(admin.TabularInline):
+    model = ExclusionEvent
+    fields = ["rule", "mode", "threshold", "evidence", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
 class TrialInline(admin.TabularInline):
     model = Trial
     fields = ["index", "item", "kind", "role", "presented_at", "answer", "problem"]
@@ -204,10 +222,10 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = ["study", "status"]
+    list_filter = ["study", "status", "excluded", "condition"]
     search_fields = ["pseudonym"]
     exclude = ["token_hash", "identity_hash"]
-    inlines = [TrialInline]
+    inlines = [ExclusionInline, TrialInline]
 
 
 @admin.register(Response)

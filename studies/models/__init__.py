@@ -7,11 +7,12 @@ identity parameter) is at most one participant of a study.
 """
 
 from .design import Condition, Item, Study, StudyVersion, new_completion_code, new_seed
-from .participation import AuditLog, Participant, Recruitment, Response, Trial
+from .participation import AuditLog, ExclusionEvent, Participant, Recruitment, Response, Trial
 
 __all__ = [
     "AuditLog",
     "Condition",
+    "ExclusionEvent",
     "Item",
     "Participant",
     "Recruitment",

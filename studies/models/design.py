@@ -103,6 +103,12 @@ class Study(models.Model):
         validators=[MaxValueValidator(10)],
         help_text="Trials with feedback before the real ones; they are not data.",
     )
+    gold_trials = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(10)],
+        help_text="Trials like the others whose answer is known (the dataset's label, or whether the "
+        "image was altered), for the gold_accuracy rule; they do not count toward K.",
+    )
     attention_checks = models.PositiveSmallIntegerField(
         default=0,
         validators=[MaxValueValidator(10)],
@@ -155,9 +161,13 @@ class Study(models.Model):
     )
     full_code = models.CharField(max_length=50, blank=True, help_text="Shown when the study is full.")
     full_redirect_url = models.URLField(blank=True, help_text="Where arrivals go when the study is full.")
-    failed_checks_limit = models.PositiveSmallIntegerField(
-        default=0,
-        help_text="End a session as screened out once this many attention checks are failed (0: never).",
+    exclusion_rules = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='e.g. [{"rule": "failed_attention", "threshold": 2, "mode": "live"}, {"rule": '
+        '"median_rt", "threshold": 400, "mode": "posthoc"}]. Rules: failed_attention (count), '
+        "gold_accuracy (0–1), median_rt (ms), same_answer (%), hidden_time (s). Live rules end the "
+        "session as screened out; post-hoc rules flag it when it completes.",
     )
     screened_out_code = models.CharField(
         max_length=50, blank=True, help_text="Shown to those screened out (e.g. Prolific's screen-out code)."

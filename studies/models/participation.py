@@ -32,6 +32,8 @@ class Participant(models.Model):
     consent_version = models.PositiveIntegerField(null=True, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     condition = models.CharField(max_length=50, blank=True, help_text="Assigned at consent.")
+    # An exclusion rule fired (see ExclusionEvent): not a valid participant any more.
+    excluded = models.BooleanField(default=False)
     # Consent and every answer: a session idle past the study's timeout gives back its place.
     last_active_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -75,6 +77,7 @@ class Trial(models.Model):
         MAIN = "main", "Data"
         ATTENTION = "attention", "Attention check"
         PRACTICE = "practice", "Practice (not data)"
+        GOLD = "gold", "Gold (known answer)"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
     index = models.PositiveIntegerField()
@@ -137,3 +140,20 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.participant_pseudonym}".strip()
+
+
+class ExclusionEvent(models.Model):
+    """An exclusion rule that fired for a participant, with the evidence it saw."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="exclusions")
+    rule = models.CharField(max_length=30)
+    mode = models.CharField(max_length=10, help_text="live: ended the session; posthoc: flagged it.")
+    threshold = models.FloatField()
+    evidence = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "rule"], name="one_firing_per_rule")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} ({self.mode}) for {self.participant}"

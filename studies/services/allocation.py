@@ -1,9 +1,10 @@
 """Allocation: which condition a participant runs under and which items they judge.
 
 Invariants:
-- A place is held by a participant who completed, or who is judging and was active within
-  the study's session timeout. Screened-out, withdrawn and idle sessions hold none, so
-  their place (and their unanswered items) go back to newcomers.
+- A place is held by a valid participant (no exclusion rule fired) who completed, or who
+  is judging and was active within the study's session timeout. Screened-out, excluded,
+  withdrawn and idle sessions hold none, so their place (and their items) go back to
+  newcomers.
 - A participant joins the open condition (quota not reached) with the fewest places held
   relative to its weight; ties are broken by the participant's stored seed. With no open
   condition, or no item left to judge, they get the "full" outcome; once every condition
@@ -36,7 +37,8 @@ def _cutoff(config: dict):
 def holding_places(study: Study, config: dict):
     """Participants who hold a place (see the module's invariants)."""
     active = Q(status=Status.ACTIVE, last_active_at__gte=_cutoff(config))
-    return Participant.objects.filter(Q(status=Status.COMPLETED) | active, study=study).exclude(condition="")
+    valid = Participant.objects.filter(study=study, excluded=False).exclude(condition="")
+    return valid.filter(Q(status=Status.COMPLETED) | active)
 
 
 def places(study: Study, config: dict) -> dict[str, int]:
@@ -45,7 +47,9 @@ def places(study: Study, config: dict) -> dict[str, int]:
 
 
 def completions(study: Study) -> dict[str, int]:
-    done = Participant.objects.filter(study=study, status=Status.COMPLETED).exclude(condition="")
+    done = Participant.objects.filter(study=study, status=Status.COMPLETED, excluded=False).exclude(
+        condition=""
+    )
     return dict(done.values_list("condition").annotate(n=Count("id")))
 
 

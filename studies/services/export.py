@@ -18,6 +18,8 @@ BASE_COLUMNS = [
     "participant",
     "participant_status",
     "condition",
+    "excluded",
+    "exclusion_rules",
     "consent_version",
     "trial_index",
     "trial_id",
@@ -185,6 +187,8 @@ def _row(response: Response, k: int) -> list:
         participant.pseudonym,
         participant.status,
         participant.condition,
+        int(participant.excluded),
+        JOIN.join(event.rule for event in participant.exclusions.all()),
         participant.consent_version or "",
         trial.index,
         trial.id,
@@ -233,6 +237,7 @@ def response_rows(study: Study, include_practice: bool = False) -> Iterator[list
             "trial__item__adversarial",
             "trial__item__explanation",
         )
+        .prefetch_related("trial__participant__exclusions")
         .order_by("trial__participant_id", "trial__index")
     )
     if not include_practice:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from studies.models import Item, Study, StudyVersion
-from studies.services import recruitment, stimuli, task_kinds
+from studies.services import exclusions, recruitment, stimuli, task_kinds
 from studies.services.errors import Conflict
 
 
@@ -27,14 +27,23 @@ def readiness(study: Study) -> stimuli.Plan:
     plan = stimuli.plan_items(study)
     if not study.consent_text.strip():
         plan.problems.insert(0, "the consent text is empty")
-    needs_labels = study.practice_trials and study.task_kind in task_kinds.NEEDS_TRUE_LABEL
+    known = study.practice_trials or study.gold_trials
+    needs_labels = known and study.task_kind in task_kinds.NEEDS_TRUE_LABEL
     if needs_labels and plan.items and not any(item["image"].true_class for item in plan.items):
-        plan.problems.append("practice trials give feedback from the dataset's labels: no image has one")
-    if study.failed_checks_limit > study.attention_checks:
-        plan.notes.append(
-            f"nobody can fail {study.failed_checks_limit} attention checks out of {study.attention_checks}: "
-            "the screen-out rule never applies"
-        )
+        plan.problems.append("practice and gold trials need the dataset's labels: no image has one")
+    try:
+        rules = exclusions.validate(study.exclusion_rules)
+    except ValueError as error:
+        plan.problems.append(str(error))
+        rules = []
+    for rule in rules:
+        if rule["rule"] == "failed_attention" and rule["threshold"] > study.attention_checks:
+            plan.notes.append(
+                f"nobody can fail {rule['threshold']:g} attention checks out of {study.attention_checks}: "
+                "the failed_attention rule never applies"
+            )
+        if rule["rule"] == "gold_accuracy" and not study.gold_trials:
+            plan.problems.append("the gold_accuracy rule needs gold trials (set how many per participant)")
     plan.problems += design_problems(study, plan)
     return plan
 
@@ -105,7 +114,8 @@ def frozen_config(study: Study) -> dict:
             },
             "full": {"code": study.full_code, "redirect_url": study.full_redirect_url},
         },
-        "failed_checks_limit": study.failed_checks_limit,
+        "exclusion_rules": exclusions.validate(study.exclusion_rules),
+        "gold_trials": study.gold_trials,
         "conditions": stimuli.conditions(study),
         "judgments_per_item": study.judgments_per_item,
         "session_timeout_minutes": study.session_timeout_minutes,

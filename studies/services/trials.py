@@ -20,8 +20,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from studies.models import AuditLog, Item, Participant, Response, Study, Trial
-from studies.services import allocation, task_kinds
+from studies.models import Item, Participant, Response, Study, Trial
+from studies.services import allocation, exclusions, task_kinds
 from studies.services.errors import Conflict, NotFound
 
 UPCOMING = 3
@@ -29,44 +29,49 @@ Role = Trial.Role
 
 
 def assign_trials(participant: Participant) -> list[Trial]:
-    """Practice trials first, then the participant's items (see allocation) with attention
-    checks among them (never first, never adjacent). Nothing is created, and [] returned,
-    when no item is left for them."""
+    """Practice trials first, then the participant's items (see allocation) with gold
+    trials anywhere among them and attention checks never first and never adjacent.
+    Nothing is created, and [] returned, when no item is left for them."""
     config = participant.version.config
     rng = random.Random(participant.seed)
     chosen = allocation.choose_items(participant, rng)
     if not chosen:
         return []
     items = list(Item.objects.filter(version=participant.version).select_related("image").order_by("id"))
-    sources = {item.image_id for item in chosen}
-    spare = [item for item in items if item.image_id not in sources] or items
-    decoys = _decoys(items)
+    spare = _unused(items, chosen)
     kind = config["task_kind"]
-    trials = [
-        _trial(
-            participant, kind, Role.PRACTICE, item, task_kinds.question(kind, item, config, rng, True, decoys)
-        )
-        for item in _practice_items(spare, kind, config.get("practice_trials", 0), rng)
-    ]
-    checks = config.get("attention_checks", 0)
-    after = set(rng.sample(range(1, len(chosen) + 1), min(checks, len(chosen))))
-    for position, item in enumerate(chosen, start=1):
-        trials.append(
-            _trial(
-                participant,
-                kind,
-                Role.MAIN,
-                item,
-                task_kinds.question(kind, item, config, rng, False, decoys),
-            )
-        )
-        if position in after:
-            check_item = rng.choice(spare)
-            question = task_kinds.attention_question(check_item, rng, decoys)
-            trials.append(_trial(participant, task_kinds.ATTENTION, Role.ATTENTION, check_item, question))
-    for index, trial in enumerate(trials):
-        trial.index = index
+    practice = _known_answer_items(spare, kind, config.get("practice_trials", 0), rng)
+    gold = _known_answer_items(_unused(spare, practice), kind, config.get("gold_trials", 0), rng)
+    plan = [(Role.PRACTICE, item) for item in practice]
+    # Gold trials look like the others and may sit anywhere among them.
+    gold_before = sorted(rng.randrange(len(chosen) + 1) for _ in gold)
+    checks_after = set(
+        rng.sample(range(1, len(chosen) + 1), min(config.get("attention_checks", 0), len(chosen)))
+    )
+    gold_queue = list(zip(gold_before, gold, strict=True))
+    for position, item in enumerate(chosen):
+        while gold_queue and gold_queue[0][0] == position:
+            plan.append((Role.GOLD, gold_queue.pop(0)[1]))
+        plan.append((Role.MAIN, item))
+        if position + 1 in checks_after:
+            plan.append((Role.ATTENTION, rng.choice(spare)))
+    plan += [(Role.GOLD, item) for _, item in gold_queue]
+    decoys = _decoys(items)
+    trials = []
+    for index, (role, item) in enumerate(plan):
+        if role == Role.ATTENTION:
+            trial_kind, question = task_kinds.ATTENTION, task_kinds.attention_question(item, rng, decoys)
+        else:
+            known = role in (Role.PRACTICE, Role.GOLD)
+            trial_kind, question = kind, task_kinds.question(kind, item, config, rng, known, decoys)
+        trials.append(_trial(participant, trial_kind, role, item, question, index))
     return Trial.objects.bulk_create(trials)
+
+
+def _unused(items: list[Item], taken: list[Item]) -> list[Item]:
+    """Items of other source images than `taken` (all of them when none is left)."""
+    sources = {item.image_id for item in taken}
+    return [item for item in items if item.image_id not in sources] or items
 
 
 def _decoys(items: list[Item]) -> list[dict]:
@@ -82,7 +87,8 @@ def _decoys(items: list[Item]) -> list[dict]:
     return sorted(seen.values(), key=lambda label: label["id"])
 
 
-def _practice_items(spare: list[Item], kind: str, count: int, rng: random.Random) -> list[Item]:
+def _known_answer_items(spare: list[Item], kind: str, count: int, rng: random.Random) -> list[Item]:
+    """Items for practice or gold trials: their answer must be known (the dataset's label)."""
     usable = spare
     if kind in task_kinds.NEEDS_TRUE_LABEL:
         usable = [item for item in spare if item.image.true_class]
@@ -94,10 +100,10 @@ def _practice_items(spare: list[Item], kind: str, count: int, rng: random.Random
     return rng.sample(picked, min(count, len(picked)))
 
 
-def _trial(participant, kind, role, item, question) -> Trial:
+def _trial(participant, kind, role, item, question, index) -> Trial:
     return Trial(
         participant=participant,
-        index=0,
+        index=index,
         item=item,
         kind=kind,
         role=role,
@@ -199,6 +205,7 @@ def _settle(participant: Participant) -> tuple[dict, bool]:
     finished = not participant.trials.filter(response__isnull=True, problem="").exists()
     if finished:
         participant.finish(Participant.Status.COMPLETED)
+        exclusions.apply(participant, "posthoc")
         study = Study.objects.select_for_update().get(pk=participant.study_id)
         allocation.close_if_complete(study, participant.version.config)
     else:
@@ -237,8 +244,7 @@ def record_response(
             raise Conflict(
                 "This trial was already answered; the first answer is kept.", code="already_answered"
             ) from None
-        # The screen-out rule applies even to a check that is the session's last trial.
-        if trial.role == Role.ATTENTION and _screen_out_if_failed(participant):
+        if _screen_out_if_excluded(participant):
             done, finished = progress(participant), True
         else:
             done, finished = _settle(participant)
@@ -258,27 +264,12 @@ def _check_presented(trial: Trial) -> None:
         )
 
 
-def _screen_out_if_failed(participant: Participant) -> bool:
-    """The study's live rule: a session ends as screened out once the participant has
-    failed as many attention checks as the study allows (0: never). Kept with its evidence."""
-    limit = participant.version.config.get("failed_checks_limit", 0)
-    if not limit:
-        return False
-    answered = participant.trials.filter(role=Role.ATTENTION, response__isnull=False).select_related(
-        "response"
-    )
-    failed = [
-        trial.index for trial in answered if task_kinds.is_correct(trial, trial.response.answer) is False
-    ]
-    if len(failed) < limit:
+def _screen_out_if_excluded(participant: Participant) -> bool:
+    """The study's live exclusion rules, after every answer: a rule that fires ends the
+    session as screened out (even on its last trial), giving back its place."""
+    if not exclusions.apply(participant, "live"):
         return False
     participant.finish(Participant.Status.SCREENED_OUT)
-    AuditLog.objects.create(
-        study_id=participant.study_id,
-        participant_pseudonym=participant.pseudonym,
-        action="screened_out",
-        detail={"rule": "failed_attention_checks", "limit": limit, "failed_trials": failed},
-    )
     return True
 
 

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from inference.labelsets import imagenet_1k
 from inference.models import AdversarialImage, Explanation, ModelInput
-from studies.models import AuditLog, Item, Participant, Response, Study, Trial
+from studies.models import ExclusionEvent, Item, Participant, Response, Study, Trial
 from studies.services import launch as lifecycle
 from studies.services import status as study_status
 from tests import factories
@@ -373,7 +373,7 @@ def test_failing_too_many_attention_checks_ends_the_session_as_screened_out(tmp_
         n_images=8,
         per_participant=4,
         attention_checks=3,
-        failed_checks_limit=2,
+        exclusion_rules=[{"rule": "failed_attention", "threshold": 2, "mode": "live"}],
         screened_out_code="SCREENED",
         platform="prolific",
     )
@@ -391,12 +391,10 @@ def test_failing_too_many_attention_checks_ends_the_session_as_screened_out(tmp_
     assert client.get("session").json()["state"] == "screened_out"
     failed = list(participant.trials.filter(role="attention", response__isnull=False).order_by("index"))
     assert len(failed) == 2  # the session ended at the second failure
-    log = AuditLog.objects.get(action="screened_out")
-    assert log.detail == {
-        "rule": "failed_attention_checks",
-        "limit": 2,
-        "failed_trials": [trial.index for trial in failed],
-    }
+    event = ExclusionEvent.objects.get()
+    assert (event.rule, event.mode, event.threshold) == ("failed_attention", "live", 2)
+    assert event.evidence == {"value": 2, "answered": 2}
+    assert participant.excluded
     # Coming back changes nothing: the recruit sees the outcome, and cannot answer again.
     again = ParticipantClient(APIClient(), study.slug)
     assert again.enter({"PROLIFIC_PID": "p-1"}).json()["state"] == "screened_out"
@@ -406,15 +404,17 @@ def test_failing_too_many_attention_checks_ends_the_session_as_screened_out(tmp_
 
 
 def test_passing_the_attention_checks_or_failing_fewer_than_the_limit_completes(tmp_path):
-    study = make(tmp_path, n_images=8, per_participant=4, attention_checks=3, failed_checks_limit=2)
+    rules = [{"rule": "failed_attention", "threshold": 2, "mode": "live"}]
+    study = make(tmp_path, n_images=8, per_participant=4, attention_checks=3, exclusion_rules=rules)
     assert answer_checks(session(study), fail=1)["completion"]["outcome"] == "completed"
     assert answer_checks(session(study), fail=0)["completion"]["outcome"] == "completed"
-    assert not AuditLog.objects.filter(action="screened_out").exists()
+    assert not ExclusionEvent.objects.exists()
 
 
 def test_a_screen_out_rule_that_can_never_fire_is_pointed_out(tmp_path):
-    study = make(tmp_path, attention_checks=1, failed_checks_limit=2, live=False)
-    assert "the screen-out rule never applies" in " ".join(lifecycle.readiness(study).notes)
+    rules = [{"rule": "failed_attention", "threshold": 2, "mode": "live"}]
+    study = make(tmp_path, attention_checks=1, exclusion_rules=rules, live=False)
+    assert "the failed_attention rule never applies" in " ".join(lifecycle.readiness(study).notes)
 
 
 def test_a_trial_not_shown_yet_cannot_be_answered_or_reported(tmp_path):
