@@ -1,6 +1,8 @@
 """The researcher's admin: configure a study, prepare its stimuli, launch it, watch it,
 and download its responses."""
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
@@ -21,7 +23,7 @@ from studies.models import (
     Trial,
 )
 from studies.services import launch as lifecycle
-from studies.services import stimuli
+from studies.services import sessions, stimuli
 from studies.services.errors import ServiceError
 
 admin.site.site_header = "SecondLook"
@@ -63,7 +65,7 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["status", "current_version", "launched_at", "readiness", "links"]
-    actions = ["prepare", "launch", "pause", "resume", "close"]
+    actions = ["prepare", "start_pilot", "launch", "pause", "resume", "close"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["title", "slug", "status", "readiness", "links"]}),
@@ -120,12 +122,17 @@ class StudyAdmin(admin.ModelAdmin):
     def links(self, study):
         if not study.pk:
             return "—"
-        return format_html(
+        links = format_html(
             '<a href="{}">participant link</a> · <a href="{}">responses CSV</a> · <a href="{}">status</a>',
             study.participant_path,
             reverse("api-export-responses", args=[study.slug]),
             reverse("api-study-status", args=[study.slug]),
         )
+        if study.current_version_id is None:
+            return links
+        # A test participant: never counted, never exported by default.
+        preview = f"{study.participant_path}?{urlencode({'preview': sessions.preview_token(study)})}"
+        return format_html('{} · <a href="{}" target="_blank">preview as participant</a>', links, preview)
 
     @admin.display(description="ready to launch?")
     def readiness(self, study):
@@ -166,6 +173,10 @@ class StudyAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{study}: {error.detail}", messages.ERROR)
             else:
                 self.message_user(request, f"{study}: {verb}.")
+
+    @admin.action(description="Start a pilot (freeze configuration; participants flagged as pilot)")
+    def start_pilot(self, request, queryset):
+        self._lifecycle(request, queryset, lifecycle.pilot, "in pilot")
 
     @admin.action(description="Launch (freeze configuration and go live)")
     def launch(self, request, queryset):
@@ -222,7 +233,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = ["study", "status", "excluded", "condition"]
+    list_filter = ["study", "kind", "status", "excluded", "condition"]
     search_fields = ["pseudonym"]
     exclude = ["token_hash", "identity_hash"]
     inlines = [ExclusionInline, TrialInline]

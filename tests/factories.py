@@ -131,6 +131,9 @@ def study(tmp_path, n_images=6, per_participant=4, live=True, prepared=False, **
 
 
 def researcher(username: str = "researcher") -> User:
+    existing = User.objects.filter(username=username).first()
+    if existing:
+        return existing
     user = User.objects.create_user(username, password="pw-researcher", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_response"))
     return user

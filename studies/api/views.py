@@ -111,13 +111,16 @@ class ResponsesExport(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("practice", bool, description="Include practice answers (not data) too.")
+            OpenApiParameter("practice", bool, description="Include practice answers (not data) too."),
+            OpenApiParameter("pilot", bool, description="Include pilot and preview participants too."),
         ],
         responses={(200, "text/csv"): OpenApiResponse(description="One row per response.")},
     )
     def get(self, request, slug: str):
         practice = request.query_params.get("practice", "") in ("1", "true")
-        return export.responses_csv_response(get_object_or_404(Study, slug=slug), include_practice=practice)
+        pilot = request.query_params.get("pilot", "") in ("1", "true")
+        study = get_object_or_404(Study, slug=slug)
+        return export.responses_csv_response(study, include_practice=practice, include_pilot=pilot)
 
 
 class StudyStatus(APIView):

@@ -18,9 +18,14 @@ def new_seed() -> int:
 class Study(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft"
+        PILOT = "pilot", "Pilot (participants are flagged as pilot data)"
         LIVE = "live"
         PAUSED = "paused"
         CLOSED = "closed"
+
+    class OptionOrder(models.TextChoices):
+        RANK = "rank", "By the model's rank"
+        SHUFFLED = "shuffled", "Shuffled per trial (the order shown is stored)"
 
     class TaskKind(models.TextChoices):
         TOPK_SELECT = "topk_select", "Which of the model's top-k labels describe the image"
@@ -67,6 +72,12 @@ class Study(models.Model):
         default="Which of these labels describe the image? Select every one that applies.",
         help_text="The question of top-k trials. The other kinds word their own question "
         "around the label they show.",
+    )
+    option_order = models.CharField(
+        max_length=10,
+        choices=OptionOrder.choices,
+        default=OptionOrder.RANK,
+        help_text="Order of the top-k labels ('none of these' stays last).",
     )
     stimuli = models.CharField(
         max_length=12,

@@ -31,6 +31,14 @@ class Participant(models.Model):
     seed = models.PositiveIntegerField(default=new_seed)
     consent_version = models.PositiveIntegerField(null=True, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
+
+    class Kind(models.TextChoices):
+        REAL = "real", "Participant"
+        PILOT = "pilot", "Pilot participant"
+        TEST = "test", "Researcher's preview"
+
+    # Pilot and test participants never count toward quotas, K, analysis or default exports.
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.REAL)
     condition = models.CharField(max_length=50, blank=True, help_text="Assigned at consent.")
     # An exclusion rule fired (see ExclusionEvent): not a valid participant any more.
     excluded = models.BooleanField(default=False)

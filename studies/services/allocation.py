@@ -1,7 +1,8 @@
 """Allocation: which condition a participant runs under and which items they judge.
 
 Invariants:
-- A place is held by a valid participant (no exclusion rule fired) who completed, or who
+- A place is held by a valid participant (real, not pilot or test; no exclusion rule fired)
+  who completed, or who
   is judging and was active within the study's session timeout. Screened-out, excluded,
   withdrawn and idle sessions hold none, so their place (and their items) go back to
   newcomers.
@@ -37,7 +38,9 @@ def _cutoff(config: dict):
 def holding_places(study: Study, config: dict):
     """Participants who hold a place (see the module's invariants)."""
     active = Q(status=Status.ACTIVE, last_active_at__gte=_cutoff(config))
-    valid = Participant.objects.filter(study=study, excluded=False).exclude(condition="")
+    valid = Participant.objects.filter(study=study, excluded=False, kind=Participant.Kind.REAL).exclude(
+        condition=""
+    )
     return valid.filter(Q(status=Status.COMPLETED) | active)
 
 
@@ -70,6 +73,9 @@ def assign_condition(participant: Participant) -> str:
     config = participant.version.config
     held = places(participant.study, config)
     candidates = _open(config, held)
+    if participant.kind != Participant.Kind.REAL:
+        # Pilot and test participants take no place: they may see any condition, full or not.
+        candidates = [c for c in conditions(config) if c["weight"] > 0]
     if not candidates:
         return ""
     load = {c["name"]: held[c["name"]] / c["weight"] for c in candidates}
@@ -96,7 +102,8 @@ def choose_items(participant: Participant, rng: random.Random) -> list[Item]:
     """The participant's items: least-judged first among those below K, ties broken by
     the seeded shuffle, at most one per source image, in a random order."""
     config = participant.version.config
-    limit = config.get("judgments_per_item", 0)
+    # Pilot and test participants reserve nothing and are never turned away for want of items.
+    limit = config.get("judgments_per_item", 0) if participant.kind == Participant.Kind.REAL else 0
     counts = judged(participant)
     items = list(
         Item.objects.filter(version=participant.version)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from django.http import StreamingHttpResponse
 
-from studies.models import Response, Study, Trial
+from studies.models import Participant, Response, Study, Trial
 from studies.services import allocation, task_kinds
 
 BASE_COLUMNS = [
@@ -17,6 +17,7 @@ BASE_COLUMNS = [
     "study_version",
     "participant",
     "participant_status",
+    "participant_kind",
     "condition",
     "excluded",
     "exclusion_rules",
@@ -186,6 +187,7 @@ def _row(response: Response, k: int) -> list:
         participant.version.number,
         participant.pseudonym,
         participant.status,
+        participant.kind,
         participant.condition,
         int(participant.excluded),
         JOIN.join(event.rule for event in participant.exclusions.all()),
@@ -223,9 +225,12 @@ def _row(response: Response, k: int) -> list:
     ]
 
 
-def response_rows(study: Study, include_practice: bool = False) -> Iterator[list]:
+def response_rows(
+    study: Study, include_practice: bool = False, include_pilot: bool = False
+) -> Iterator[list]:
     """The header, then one row per response, in participant and trial order. Practice
-    answers are not data and are left out unless asked for."""
+    answers, and pilot and preview participants, are not data: left out unless asked for
+    (participant_kind and trial_role tell them apart)."""
     k = max_k(study)
     yield header(k)
     responses = (
@@ -242,6 +247,8 @@ def response_rows(study: Study, include_practice: bool = False) -> Iterator[list
     )
     if not include_practice:
         responses = responses.exclude(trial__role=Trial.Role.PRACTICE)
+    if not include_pilot:
+        responses = responses.filter(trial__participant__kind=Participant.Kind.REAL)
     for response in responses.iterator(chunk_size=2000):
         yield _row(response, k)
 
@@ -253,9 +260,11 @@ class _Echo:
         return value
 
 
-def write_responses_csv(study: Study, handle, include_practice: bool = False) -> int:
+def write_responses_csv(
+    study: Study, handle, include_practice: bool = False, include_pilot: bool = False
+) -> int:
     """Write the CSV to an open text file; returns the number of responses written."""
-    rows = response_rows(study, include_practice)
+    rows = response_rows(study, include_practice, include_pilot)
     writer = csv.writer(handle)
     writer.writerow(next(rows))
     count = 0
@@ -265,10 +274,12 @@ def write_responses_csv(study: Study, handle, include_practice: bool = False) ->
     return count
 
 
-def responses_csv_response(study: Study, include_practice: bool = False) -> StreamingHttpResponse:
+def responses_csv_response(
+    study: Study, include_practice: bool = False, include_pilot: bool = False
+) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
-        (writer.writerow(row) for row in response_rows(study, include_practice)),
+        (writer.writerow(row) for row in response_rows(study, include_practice, include_pilot)),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-responses.csv"'

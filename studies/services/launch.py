@@ -90,6 +90,7 @@ def frozen_config(study: Study) -> dict:
         "k": study.k,
         "images_per_participant": study.images_per_participant,
         "prompt": study.prompt,
+        "option_order": study.option_order,
         "stimuli": study.stimuli,
         "attack": stimuli.attack_params(study) if stimuli.uses_adversarial(study) else None,
         "explanation_display": study.explanation_display,
@@ -132,12 +133,22 @@ def frozen_config(study: Study) -> dict:
     }
 
 
-@transaction.atomic
 def launch(study: Study) -> StudyVersion:
     """Freeze the configuration into a new version with its items and go live."""
+    return _freeze(study, Study.Status.LIVE)
+
+
+def pilot(study: Study) -> StudyVersion:
+    """Freeze the configuration and take pilot participants, flagged as such: they count
+    toward no quota, K, analysis or default export. Launching afterwards freezes again."""
+    return _freeze(study, Study.Status.PILOT)
+
+
+@transaction.atomic
+def _freeze(study: Study, status: str) -> StudyVersion:
     study = Study.objects.select_for_update().get(pk=study.pk)
-    if study.status == Study.Status.LIVE:
-        raise Conflict("The study is already live.", code="already_live")
+    if study.status == status:
+        raise Conflict(f"The study is already {status}.", code=f"already_{status}")
     plan = readiness(study)
     if plan.problems:
         raise NotReady(plan.problems)
@@ -145,8 +156,9 @@ def launch(study: Study) -> StudyVersion:
     version = StudyVersion.objects.create(study=study, number=number, config=frozen_config(study))
     Item.objects.bulk_create(Item(version=version, **item) for item in plan.items)
     study.current_version = version
-    study.status = Study.Status.LIVE
-    study.launched_at = study.launched_at or timezone.now()
+    study.status = status
+    if status == Study.Status.LIVE:
+        study.launched_at = study.launched_at or timezone.now()
     study.save(update_fields=["current_version", "status", "launched_at"])
     return version
 

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -39,11 +40,38 @@ def identity_hash(study: Study, value: str) -> str:
     return hmac.new(key, f"{study.pk}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def live_study(slug: str) -> Study:
+PREVIEW_SALT = "secondlook.preview"
+PREVIEW_MAX_AGE = 7 * 24 * 3600
+
+
+def preview_token(study: Study) -> str:
+    """A link parameter that lets a researcher take the study as a test participant."""
+    return signing.dumps({"study": study.pk}, salt=PREVIEW_SALT)
+
+
+def _preview_kind(study: Study, params: dict[str, str]) -> str | None:
+    """Participant.Kind.TEST for a valid preview link of this study, None without one."""
+    token = params.get("preview")
+    if not token:
+        return None
+    try:
+        data = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
+    except signing.BadSignature:
+        raise Invalid("This preview link is invalid or has expired.", code="bad_preview") from None
+    if data.get("study") != study.pk:
+        raise Invalid("This preview link belongs to another study.", code="bad_preview")
+    return Participant.Kind.TEST
+
+
+def live_study(slug: str, preview: bool = False) -> Study:
+    """The study, if it takes participants: live, in pilot, or any version for a preview."""
     study = Study.objects.select_related("current_version").filter(slug=slug).first()
     if study is None:
         raise NotFound("There is no study at this address.", code="unknown_study")
-    if study.status != Study.Status.LIVE:
+    open_to = (Study.Status.LIVE, Study.Status.PILOT) + (
+        (Study.Status.PAUSED, Study.Status.CLOSED) if preview else ()
+    )
+    if study.status not in open_to or study.current_version is None:
         raise Conflict(
             "This study is not accepting participants at the moment.",
             code="study_not_live",
@@ -54,9 +82,14 @@ def live_study(slug: str) -> Study:
 
 def enter(slug: str, params: dict[str, str]) -> Entry:
     """Create a participant for a recruit, or resume the one they already are."""
-    study = live_study(slug)
-    # The frozen version decides, not the editable Study row.
-    value = recruitment.check_entry(study.current_version.config, params)
+    preview = "preview" in params
+    study = live_study(slug, preview=preview)
+    kind = _preview_kind(study, params)
+    if kind is None:
+        kind = Participant.Kind.PILOT if study.status == Study.Status.PILOT else Participant.Kind.REAL
+    # The frozen version decides, not the editable Study row. A preview needs no identity.
+    value = "" if preview else recruitment.check_entry(study.current_version.config, params)
+    params = {key: value for key, value in params.items() if key != "preview"}
     identity = ""
     if value:
         identity = identity_hash(study, value)
@@ -65,7 +98,7 @@ def enter(slug: str, params: dict[str, str]) -> Entry:
             return existing
     token = secrets.token_urlsafe(32)
     # A newcomer learns at once when every place is taken (consent checks again, locked).
-    room = allocation.has_room(study, study.current_version.config)
+    room = kind != Participant.Kind.REAL or allocation.has_room(study, study.current_version.config)
     try:
         with transaction.atomic():
             participant = Participant.objects.create(
@@ -74,6 +107,7 @@ def enter(slug: str, params: dict[str, str]) -> Entry:
                 pseudonym=secrets.token_hex(8),
                 token_hash=hash_token(token),
                 identity_hash=identity,
+                kind=kind,
                 status=Participant.Status.CONSENT if room else Participant.Status.FULL,
                 finished_at=None if room else timezone.now(),
             )

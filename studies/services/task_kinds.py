@@ -58,7 +58,10 @@ def question(kind: str, item: Item, config: dict, rng: random.Random, practice: 
     """The prompt and options of a trial of `kind` on `item`. `decoys` are labels of other
     classes, for practice trials that need a clearly wrong label."""
     if kind == Kind.TOPK_SELECT:
-        options = [_option(label) for label in item.labels] + [NONE_OPTION]
+        labels = [_option(label) for label in item.labels]
+        if config.get("option_order") == Study.OptionOrder.SHUFFLED:
+            rng.shuffle(labels)  # the order shown is what the trial stores
+        options = labels + [NONE_OPTION]
         expected = None
         if practice:
             truth = item.image.true_class
