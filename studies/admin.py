@@ -23,7 +23,7 @@ from studies.models import (
     Trial,
 )
 from studies.services import launch as lifecycle
-from studies.services import sessions, stimuli
+from studies.services import sessions, stimuli, versions
 from studies.services.errors import ServiceError
 
 admin.site.site_header = "SecondLook"
@@ -114,6 +114,23 @@ class StudyAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_participants=Count("participants"))
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Conditions are saved by now: a running study's edit becomes a new version.
+        try:
+            version = lifecycle.revise(form.instance)
+        except ServiceError as error:
+            self.message_user(
+                request,
+                f"Saved, but participants still get the running version: {error.detail}",
+                messages.WARNING,
+            )
+        else:
+            if version is not None:
+                self.message_user(
+                    request, f"Newcomers now get version {version.number}; those already in keep theirs."
+                )
+
     @admin.display(description="participants", ordering="n_participants")
     def participant_count(self, study):
         return study.n_participants
@@ -199,6 +216,23 @@ class StudyAdmin(admin.ModelAdmin):
 class StudyVersionAdmin(ReadOnlyAdmin):
     list_display = ["study", "number", "created_at"]
     list_filter = ["study"]
+    fields = ["study", "number", "created_at", "changes", "config"]
+    readonly_fields = ["changes"]
+
+    @admin.display(description="changes from the previous version")
+    def changes(self, version):
+        before = versions.previous(version)
+        if before is None:
+            return "The first version."
+        rows = versions.diff(before.config, version.config)
+        if not rows:
+            return f"Same configuration as version {before.number}."
+        return format_html(
+            "<table><tr><th>setting</th><th>version {}</th><th>version {}</th></tr>{}</table>",
+            before.number,
+            version.number,
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
 
 
 class ExclusionInline(admin.TabularInline):

@@ -144,11 +144,32 @@ def pilot(study: Study) -> StudyVersion:
     return _freeze(study, Study.Status.PILOT)
 
 
+RUNNING = (Study.Status.PILOT, Study.Status.LIVE, Study.Status.PAUSED)
+
+
+@transaction.atomic
+def revise(study: Study) -> StudyVersion | None:
+    """After an edit of a running study: a new version when the configuration changed
+    (None when it did not). Participants already in keep the version they started with;
+    newcomers get the new one. NotReady, and the running version stays, when the edited
+    configuration could not launch."""
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    if study.status not in RUNNING or study.current_version is None:
+        return None
+    if frozen_config(study) == study.current_version.config:
+        return None
+    return _new_version(study, study.status)
+
+
 @transaction.atomic
 def _freeze(study: Study, status: str) -> StudyVersion:
     study = Study.objects.select_for_update().get(pk=study.pk)
     if study.status == status:
         raise Conflict(f"The study is already {status}.", code=f"already_{status}")
+    return _new_version(study, status)
+
+
+def _new_version(study: Study, status: str) -> StudyVersion:
     plan = readiness(study)
     if plan.problems:
         raise NotReady(plan.problems)
