@@ -3,14 +3,18 @@ and download its responses."""
 
 from urllib.parse import urlencode
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count
-from django.urls import reverse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from inference.models import PreparationJob
+from inference.models import Classifier, ImageSet, PreparationJob
 from inference.services.jobs import request_job
 from studies.models import (
     AuditLog,
@@ -23,7 +27,7 @@ from studies.models import (
     Trial,
 )
 from studies.services import launch as lifecycle
-from studies.services import sessions, stimuli, versions
+from studies.services import presets, sessions, stimuli, versions
 from studies.services.errors import ServiceError
 
 admin.site.site_header = "SecondLook"
@@ -49,6 +53,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class PresetForm(forms.Form):
+    preset = forms.ChoiceField(choices=[(name, p.title) for name, p in presets.PRESETS.items()])
+    slug = forms.SlugField(max_length=80, help_text="Appears in the participant link /s/<slug>/.")
+    image_set = forms.ModelChoiceField(ImageSet.objects.all())
+    classifier = forms.ModelChoiceField(Classifier.objects.all())
+    audit_classes = forms.CharField(
+        required=False, help_text="Bias audit only: comma-separated class names or ids, e.g. basketball."
+    )
+
+
 class ConditionInline(admin.TabularInline):
     model = Condition
     extra = 0
@@ -69,7 +83,23 @@ class StudyAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["title", "slug", "status", "readiness", "links"]}),
-        ("Stimuli", {"fields": ["image_set", "classifier", "task_kind", "k", "prompt", "stimuli", "attack"]}),
+        (
+            "Stimuli",
+            {
+                "fields": [
+                    "image_set",
+                    "classifier",
+                    "task_kind",
+                    "item_selection",
+                    "audit_classes",
+                    "k",
+                    "option_order",
+                    "prompt",
+                    "stimuli",
+                    "attack",
+                ]
+            },
+        ),
         (
             "Explanations",
             {"fields": ["explanation_display", "explanation_method", "examples_count"]},
@@ -113,6 +143,29 @@ class StudyAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_participants=Count("participants"))
+
+    def get_urls(self):
+        preset = path("preset/", self.admin_site.admin_view(self.preset_view), name="studies_study_preset")
+        return [preset, *super().get_urls()]
+
+    def preset_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = PresetForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            classes = [c.strip() for c in data["audit_classes"].split(",") if c.strip()]
+            try:
+                study = presets.create(
+                    data["preset"], data["slug"], data["image_set"], data["classifier"], audit_classes=classes
+                )
+            except ServiceError as error:
+                form.add_error(None, error.detail)
+            else:
+                self.message_user(request, f"{study}: created as a draft. Prepare it, then launch it.")
+                return redirect("admin:studies_study_change", study.pk)
+        context = {**self.admin_site.each_context(request), "form": form, "presets": presets.PRESETS.values()}
+        return TemplateResponse(request, "admin/studies/study/preset.html", context)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

@@ -23,6 +23,11 @@ class Study(models.Model):
         PAUSED = "paused"
         CLOSED = "closed"
 
+    class ItemSelection(models.TextChoices):
+        ALL = "all", "Every image of the set"
+        MISTAKES = "mistakes", "The model's mistakes (top-1 is not the dataset's label)"
+        AUDIT = "audit", "Bias audit: prototypes, criticisms and closest images of the audited classes"
+
     class OptionOrder(models.TextChoices):
         RANK = "rank", "By the model's rank"
         SHUFFLED = "shuffled", "Shuffled per trial (the order shown is stored)"
@@ -78,6 +83,19 @@ class Study(models.Model):
         choices=OptionOrder.choices,
         default=OptionOrder.RANK,
         help_text="Order of the top-k labels ('none of these' stays last).",
+    )
+    item_selection = models.CharField(
+        max_length=10,
+        choices=ItemSelection.choices,
+        default=ItemSelection.ALL,
+        help_text="Which images become items. A bias audit asks, for each audited class, about its "
+        "MMD-critic prototypes and criticisms and the other classes' images the model finds closest "
+        "to it (smallest adversarial budget), each with the audited class's label.",
+    )
+    audit_classes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='For a bias audit: class ids or names, e.g. ["basketball"] or ["n02802426"].',
     )
     stimuli = models.CharField(
         max_length=12,

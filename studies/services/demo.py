@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from inference.models import Classifier, ImageSet
 from studies.models import Study
 from studies.services import launch as lifecycle
+from studies.services import presets
 
 DEMO_SLUG = "demo-topk"
 ADMIN_USERNAME = "admin"
@@ -137,6 +138,37 @@ def ensure_demo_studies(image_set: ImageSet, classifier: Classifier) -> list[Stu
         )
         found.append(study)
     return found
+
+
+# The three studies of the 2018 paper, from the presets, on the bundled photos.
+PAPER_STUDIES = [
+    ("demo-paper-topk", "topk-mistakes", []),
+    ("demo-paper-adversarial", "adversarial-explanations", []),
+    ("demo-paper-bias", "bias-audit", ["basketball"]),
+]
+
+
+def ensure_paper_studies(image_set: ImageSet, classifier: Classifier) -> list[Study]:
+    found = []
+    for slug, preset, classes in PAPER_STUDIES:
+        study = Study.objects.filter(slug=slug).first()
+        if study is None:
+            study = presets.create(
+                preset, slug, image_set, classifier, audit_classes=classes, images_per_participant=8
+            )
+        found.append(study)
+    return found
+
+
+def fit_sessions(study: Study) -> Study:
+    """A demo session is as long as the bundled photos allow (24 photos, few of them mistakes)."""
+    if study.status != Study.Status.DRAFT:
+        return study
+    sources = len({item["image"].pk for item in lifecycle.readiness(study).items})
+    if 0 < sources < study.images_per_participant:
+        study.images_per_participant = sources
+        study.save(update_fields=["images_per_participant"])
+    return study
 
 
 def go_live(study: Study) -> Study:

@@ -17,8 +17,10 @@ from inference.params import canonical_params
 from inference.services import examples as example_images
 from inference.services.jobs import explanation_map_key, params_key
 from studies.models import Study
+from studies.services import audit
 
 Job = PreparationJob.Kind
+Selection = Study.ItemSelection
 Display = Study.ExplanationDisplay
 HEATMAPS = (Display.SIDE_BY_SIDE, Display.TOGGLE)
 
@@ -85,8 +87,10 @@ def required_jobs(study: Study) -> list[tuple[str, dict]]:
         jobs.append((Job.ADVERSARIAL, attack_params(study)))
     if uses_heatmaps(study):
         jobs.append((Job.EXPLANATIONS, explanation_params(study)))
-    if uses_examples(study):
+    if uses_examples(study) or study.item_selection == Selection.AUDIT:
         jobs += [(Job.FEATURES, {}), (Job.PROTOTYPES, {})]
+    if study.item_selection == Selection.AUDIT:
+        jobs += [(Job.BIAS, audit.bias_params(study, class_id)) for class_id in audit.class_ids(study)]
     return jobs
 
 
@@ -130,6 +134,16 @@ def plan_items(study: Study) -> Plan:
     if plan.problems:
         return plan
     try:
+        audited = audit.members(study) if study.item_selection == Selection.AUDIT else None
+    except ValueError as error:
+        plan.problems.append(f"the bias audit is invalid: {error}")
+        return plan
+    if audited is not None:
+        images = [image for image in images if image.pk in audited]
+        if not images:
+            plan.problems.append("no image to audit yet: prepare the study (prototypes and closest images)")
+            return plan
+    try:
         subjects = _subjects(study, images, predictions, plan)
         explanations = _explanations(study) if uses_heatmaps(study) else None
     except ValueError as error:
@@ -137,7 +151,7 @@ def plan_items(study: Study) -> Plan:
         return plan
     left_out: dict[str, int] = {}
     for image, prediction, adversarial, shown in subjects:
-        item, reason = _item(study, image, prediction, adversarial, shown, explanations)
+        item, reason = _item(study, image, prediction, adversarial, shown, explanations, audited)
         if item is None:
             left_out[reason] = left_out.get(reason, 0) + 1
         else:
@@ -196,11 +210,21 @@ def _explanations(study) -> dict:
 MISSING_MAP = "have no explanation map yet (prepare the study)"
 
 
-def _item(study, image, prediction, adversarial, shown, explanations) -> tuple[dict | None, str]:
+def _item(study, image, prediction, adversarial, shown, explanations, audited) -> tuple[dict | None, str]:
     """The item for one stimulus, or None and why it is left out."""
     topk = adversarial.topk if adversarial else prediction.topk
     kind = study.task_kind
-    if kind == Study.TaskKind.TOPK_SELECT:
+    if study.item_selection == Selection.MISTAKES:
+        if not image.true_class:
+            return None, "have no dataset label, so no mistake can be told"
+        if prediction.topk[0]["class_id"] == image.true_class:
+            return None, "are classified correctly (not mistakes)"
+    if audited is not None and kind == Study.TaskKind.LABEL_CHECK:
+        # An audit asks whether the audited class describes the image.
+        class_id = audited[image.pk]
+        text = study.classifier.labels().name_of(class_id)
+        labels = [{"id": class_id, "text": text, "rank": None, "prob": None}]
+    elif kind == Study.TaskKind.TOPK_SELECT:
         labels = [_label(entry) for entry in topk[: study.k]]
     elif kind == Study.TaskKind.FORCED_CHOICE:
         # Two labels to choose between only where the model and the dataset disagree.

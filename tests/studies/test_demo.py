@@ -34,6 +34,15 @@ def test_the_demo_builds_a_live_study_and_running_it_twice_duplicates_nothing(se
     assert PreparationJob.objects.filter(kind="adversarial").count() == 1
     for slug in ("demo-label-toggle", "demo-forced-choice", "demo-manipulation"):
         assert f"http://127.0.0.1:8000/s/{slug}/" in first
+    # The three studies of the 2018 paper, from the presets, live on the bundled photos.
+    paper = {s.slug: s for s in Study.objects.filter(slug__startswith="demo-paper-")}
+    assert {slug: s.status for slug, s in paper.items()} == dict.fromkeys(
+        ["demo-paper-topk", "demo-paper-adversarial", "demo-paper-bias"], Study.Status.LIVE
+    )
+    mistakes = paper["demo-paper-topk"].current_version.items.all()
+    assert mistakes and all(i.prediction.topk[0]["class_id"] != i.image.true_class for i in mistakes)
+    assert paper["demo-paper-adversarial"].current_version.config["conditions"][1]["name"] == "saliency"
+    assert {i.labels[0]["text"] for i in paper["demo-paper-bias"].current_version.items.all()} == {"basketball"}
     assert "http://127.0.0.1:8000/s/demo-topk/" in first
     password = (tmp_path / "demo-admin-password.txt").read_text().strip()
     assert f"user admin, password {password}" in first

@@ -6,7 +6,13 @@ from inference.labelsets import get_label_set
 from inference.models import ImageSet
 from inference.services.classifiers import register_bundled
 from inference.services.images import import_sources, sample_sources
-from studies.services.demo import ensure_admin, ensure_demo_studies, go_live
+from studies.services.demo import (
+    ensure_admin,
+    ensure_demo_studies,
+    ensure_paper_studies,
+    fit_sessions,
+    go_live,
+)
 
 
 class Command(BaseCommand):
@@ -30,10 +36,10 @@ class Command(BaseCommand):
         say(f"Sample images: {report.summary()}.")
         classifier = register_bundled()
         say(f"Classifier: {classifier.name} (weights sha256 {classifier.weights_sha256[:12]}…).")
-        studies = ensure_demo_studies(image_set, classifier)
+        studies = ensure_demo_studies(image_set, classifier) + ensure_paper_studies(image_set, classifier)
         for study in studies:
             call_command("prepare", study=study.slug, verbosity=options["verbosity"])
-        studies = [go_live(study) for study in studies]
+        studies = [go_live(fit_sessions(study)) for study in studies]
         base = f"http://{addrport}"
         say("")
         say(self.style.SUCCESS("SecondLook demo is ready."))
@@ -41,7 +47,7 @@ class Command(BaseCommand):
         say(f"  Participant: {base}{studies[0].participant_path}")
         say(f"  Responses:   {base}/api/v1/studies/{studies[0].slug}/export/responses.csv (staff login)")
         say(f"  API docs:    {base}/api/v1/docs/")
-        say("  More studies, one per task kind:")
+        say("  More studies, one per task kind, then the three of Stock & Cisse (2018) from presets:")
         for study in studies[1:]:
             say(f"    {base}{study.participant_path}  {study.title}")
         if not no_serve:
