@@ -109,6 +109,7 @@ class StudyAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "images_per_participant",
+                    "blocks",
                     "judgments_per_item",
                     "session_timeout_minutes",
                     "ask_confidence",
@@ -298,7 +299,7 @@ class ExclusionInline(admin.TabularInline):
 
 class TrialInline(admin.TabularInline):
     model = Trial
-    fields = ["index", "item", "kind", "role", "presented_at", "answer", "problem"]
+    fields = ["index", "item", "kind", "role", "block", "presented_at", "answer", "problem"]
     readonly_fields = fields
     extra = 0
     can_delete = False

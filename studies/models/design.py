@@ -78,6 +78,15 @@ class Study(models.Model):
         help_text="The question of top-k trials. The other kinds word their own question "
         "around the label they show.",
     )
+    blocks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Within-subject levels, judged by every participant in blocks, e.g. "
+        '[{"name": "without", "explanation_display": "none"}, {"name": "with", "explanation_display": '
+        '"side_by_side"}] or, with clean and adversarial stimuli, [{"name": "clean", "stimuli": "clean"}, '
+        '{"name": "attacked", "stimuli": "adversarial"}]. A Latin square rotates which images go to '
+        "which level and the order of the blocks across participants.",
+    )
     option_order = models.CharField(
         max_length=10,
         choices=OptionOrder.choices,

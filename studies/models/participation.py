@@ -40,6 +40,8 @@ class Participant(models.Model):
     # Pilot and test participants never count toward quotas, K, analysis or default exports.
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.REAL)
     condition = models.CharField(max_length=50, blank=True, help_text="Assigned at consent.")
+    # Latin-square row for studies with within-subject blocks: which images go to which level.
+    rotation = models.PositiveSmallIntegerField(null=True, blank=True)
     # An exclusion rule fired (see ExclusionEvent): not a valid participant any more.
     excluded = models.BooleanField(default=False)
     # Consent and every answer: a session idle past the study's timeout gives back its place.
@@ -92,6 +94,7 @@ class Trial(models.Model):
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="trials")
     kind = models.CharField(max_length=30)
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MAIN)
+    block = models.CharField(max_length=50, blank=True, help_text="The within-subject level, if any.")
     prompt = models.CharField(max_length=500)
     # The options in the order shown: [{"id": "n07920052", "text": "espresso"}, ..., {"id": "none", ...}]
     options = models.JSONField()

@@ -23,6 +23,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from studies.models import Item, Participant, Study, Trial
+from studies.services import blocks
 
 Status = Participant.Status
 
@@ -110,6 +111,12 @@ def choose_items(participant: Participant, rng: random.Random) -> list[Item]:
         .select_related("image", "prediction", "adversarial")
         .order_by("id")
     )
+    if blocks.needs_both_versions(config):
+        # Clean and adversarial blocks: only images with both versions can go to either.
+        versions: dict[int, set[bool]] = {}
+        for item in items:
+            versions.setdefault(item.image_id, set()).add(item.adversarial_id is not None)
+        items = [item for item in items if len(versions[item.image_id]) == 2]
     rng.shuffle(items)
     items.sort(key=lambda item: counts.get(item.id, 0))  # stable: the shuffle breaks ties
     chosen, sources = [], set()
@@ -135,6 +142,13 @@ def close_if_complete(study: Study, config: dict) -> bool:
         return False
     Study.objects.filter(pk=study.pk, status=Study.Status.LIVE).update(status=Study.Status.CLOSED)
     return True
+
+
+def display_of(trial: Trial) -> str:
+    """How the trial shows explanations: its block's level when that sets it, else the
+    participant's condition."""
+    level = blocks.level_of(trial.participant.version.config, trial.block) if trial.block else {}
+    return level.get("explanation_display") or condition_of(trial.participant)["explanation_display"]
 
 
 def condition_of(participant: Participant) -> dict:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from studies.models import Item, Study, StudyVersion
-from studies.services import exclusions, recruitment, stimuli, task_kinds
+from studies.services import blocks, exclusions, recruitment, stimuli, task_kinds
 from studies.services.errors import Conflict
 
 
@@ -31,6 +31,10 @@ def readiness(study: Study) -> stimuli.Plan:
     needs_labels = known and study.task_kind in task_kinds.NEEDS_TRUE_LABEL
     if needs_labels and plan.items and not any(item["image"].true_class for item in plan.items):
         plan.problems.append("practice and gold trials need the dataset's labels: no image has one")
+    try:
+        blocks.validate(study)
+    except ValueError as error:
+        plan.problems.append(str(error))
     try:
         rules = exclusions.validate(study.exclusion_rules)
     except ValueError as error:
@@ -116,6 +120,7 @@ def frozen_config(study: Study) -> dict:
             "full": {"code": study.full_code, "redirect_url": study.full_redirect_url},
         },
         "exclusion_rules": exclusions.validate(study.exclusion_rules),
+        "blocks": blocks.validate(study),
         "gold_trials": study.gold_trials,
         "conditions": stimuli.conditions(study),
         "judgments_per_item": study.judgments_per_item,

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studies.models import AuditLog, Participant, Recruitment, Response, Study
-from studies.services import allocation, markdown, recruitment
+from studies.services import allocation, blocks, markdown, recruitment
 from studies.services.errors import Conflict, Invalid, NotFound
 from studies.services.trials import assign_trials, progress
 
@@ -189,9 +189,18 @@ def give_consent(participant: Participant, version: int, agree: bool) -> Partici
         # Places and items are decided one consent at a time per study (see allocation).
         Study.objects.select_for_update().get(pk=participant.study_id)
         participant.condition = allocation.assign_condition(participant)
+        if participant.condition and participant.version.config.get("blocks"):
+            participant.rotation = blocks.next_rotation(participant)
         participant.status = Participant.Status.ACTIVE
         participant.save(
-            update_fields=["status", "consent_version", "consented_at", "last_active_at", "condition"]
+            update_fields=[
+                "status",
+                "consent_version",
+                "consented_at",
+                "last_active_at",
+                "condition",
+                "rotation",
+            ]
         )
         if not participant.condition or not assign_trials(participant):
             participant.finish(Participant.Status.FULL)

@@ -17,7 +17,7 @@ from inference.params import canonical_params
 from inference.services import examples as example_images
 from inference.services.jobs import explanation_map_key, params_key
 from studies.models import Study
-from studies.services import audit
+from studies.services import audit, blocks
 
 Job = PreparationJob.Kind
 Selection = Study.ItemSelection
@@ -43,8 +43,8 @@ def conditions(study: Study) -> list[dict]:
 
 
 def displays(study: Study) -> set[str]:
-    """Every way explanations are shown in some condition: items must support them all."""
-    return {c["explanation_display"] for c in conditions(study)}
+    """Every way explanations are shown in some condition or block: items must support them all."""
+    return {c["explanation_display"] for c in conditions(study)} | blocks.block_displays(study)
 
 
 def uses_adversarial(study: Study) -> bool:

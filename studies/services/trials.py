@@ -21,7 +21,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from studies.models import Item, Participant, Response, Study, Trial
-from studies.services import allocation, exclusions, task_kinds
+from studies.services import allocation, blocks, exclusions, task_kinds
 from studies.services.errors import Conflict, NotFound
 
 UPCOMING = 3
@@ -42,29 +42,31 @@ def assign_trials(participant: Participant) -> list[Trial]:
     kind = config["task_kind"]
     practice = _known_answer_items(spare, kind, config.get("practice_trials", 0), rng)
     gold = _known_answer_items(_unused(spare, practice), kind, config.get("gold_trials", 0), rng)
-    plan = [(Role.PRACTICE, item) for item in practice]
+    plan = [(Role.PRACTICE, item, "") for item in practice]
     # Gold trials look like the others and may sit anywhere among them.
     gold_before = sorted(rng.randrange(len(chosen) + 1) for _ in gold)
     checks_after = set(
         rng.sample(range(1, len(chosen) + 1), min(config.get("attention_checks", 0), len(chosen)))
     )
     gold_queue = list(zip(gold_before, gold, strict=True))
-    for position, item in enumerate(chosen):
+    # Within-subject blocks: the Latin square decides each image's level and the block order.
+    ordered = blocks.arrange(participant, chosen, rng) if config.get("blocks") else [("", i) for i in chosen]
+    for position, (block, item) in enumerate(ordered):
         while gold_queue and gold_queue[0][0] == position:
-            plan.append((Role.GOLD, gold_queue.pop(0)[1]))
-        plan.append((Role.MAIN, item))
+            plan.append((Role.GOLD, gold_queue.pop(0)[1], block))
+        plan.append((Role.MAIN, item, block))
         if position + 1 in checks_after:
-            plan.append((Role.ATTENTION, rng.choice(spare)))
-    plan += [(Role.GOLD, item) for _, item in gold_queue]
+            plan.append((Role.ATTENTION, rng.choice(spare), ""))
+    plan += [(Role.GOLD, item, "") for _, item in gold_queue]
     decoys = _decoys(items)
     trials = []
-    for index, (role, item) in enumerate(plan):
+    for index, (role, item, block) in enumerate(plan):
         if role == Role.ATTENTION:
             trial_kind, question = task_kinds.ATTENTION, task_kinds.attention_question(item, rng, decoys)
         else:
             known = role in (Role.PRACTICE, Role.GOLD)
             trial_kind, question = kind, task_kinds.question(kind, item, config, rng, known, decoys)
-        trials.append(_trial(participant, trial_kind, role, item, question, index))
+        trials.append(_trial(participant, trial_kind, role, item, question, index, block))
     return Trial.objects.bulk_create(trials)
 
 
@@ -100,10 +102,11 @@ def _known_answer_items(spare: list[Item], kind: str, count: int, rng: random.Ra
     return rng.sample(picked, min(count, len(picked)))
 
 
-def _trial(participant, kind, role, item, question, index) -> Trial:
+def _trial(participant, kind, role, item, question, index, block) -> Trial:
     return Trial(
         participant=participant,
         index=index,
+        block=block,
         item=item,
         kind=kind,
         role=role,
@@ -131,7 +134,7 @@ def _open_trials(participant: Participant):
 
 
 def explanation_payload(trial: Trial, config: dict) -> dict | None:
-    display = allocation.condition_of(trial.participant)["explanation_display"]
+    display = allocation.display_of(trial)
     if display == "none" or trial.role == Role.ATTENTION:
         return None
     item = trial.item

@@ -42,7 +42,9 @@ def test_the_demo_builds_a_live_study_and_running_it_twice_duplicates_nothing(se
     mistakes = paper["demo-paper-topk"].current_version.items.all()
     assert mistakes and all(i.prediction.topk[0]["class_id"] != i.image.true_class for i in mistakes)
     assert paper["demo-paper-adversarial"].current_version.config["conditions"][1]["name"] == "saliency"
-    assert {i.labels[0]["text"] for i in paper["demo-paper-bias"].current_version.items.all()} == {"basketball"}
+    assert {i.labels[0]["text"] for i in paper["demo-paper-bias"].current_version.items.all()} == {
+        "basketball"
+    }
     assert "http://127.0.0.1:8000/s/demo-topk/" in first
     password = (tmp_path / "demo-admin-password.txt").read_text().strip()
     assert f"user admin, password {password}" in first
