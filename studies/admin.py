@@ -96,6 +96,7 @@ class StudyAdmin(admin.ModelAdmin):
                     "option_order",
                     "prompt",
                     "stimuli",
+                    "one_version_per_image",
                     "attack",
                 ]
             },

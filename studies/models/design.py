@@ -113,6 +113,11 @@ class Study(models.Model):
         help_text="Adversarial and explanation studies show the image as the classifier sees it "
         "(resized and cropped), so that clean and adversarial versions differ only by the attack.",
     )
+    one_version_per_image = models.BooleanField(
+        default=True,
+        help_text="Nobody sees both the clean and the adversarial version of one image. Untick only "
+        "when the design compares the two within participants on purpose.",
+    )
     attack = models.JSONField(
         default=dict,
         blank=True,

@@ -120,13 +120,15 @@ def choose_items(participant: Participant, rng: random.Random) -> list[Item]:
     rng.shuffle(items)
     items.sort(key=lambda item: counts.get(item.id, 0))  # stable: the shuffle breaks ties
     chosen, sources = [], set()
+    # A clean image and its adversarial version are one source, unless the design says not.
+    one_version = config.get("one_version_per_image", True)
     for item in items:
         if limit and counts.get(item.id, 0) >= limit:
             break
-        # A clean image and its adversarial version are one source: never both to one person.
-        if item.image_id not in sources and len(chosen) < config["images_per_participant"]:
+        source = item.image_id if one_version else item.id
+        if source not in sources and len(chosen) < config["images_per_participant"]:
             chosen.append(item)
-            sources.add(item.image_id)
+            sources.add(source)
     rng.shuffle(chosen)
     return chosen
 

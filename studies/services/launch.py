@@ -56,7 +56,7 @@ def design_problems(study: Study, plan: stimuli.Plan) -> list[str]:
     """Designs that cannot run as configured, named before launch rather than found by
     participants."""
     problems = []
-    sources = len({item["image"].pk for item in plan.items})
+    sources = len({item["image"].pk if study.one_version_per_image else id(item) for item in plan.items})
     per_participant = study.images_per_participant
     if plan.items and sources < per_participant:
         problems.append(
@@ -96,6 +96,7 @@ def frozen_config(study: Study) -> dict:
         "prompt": study.prompt,
         "option_order": study.option_order,
         "stimuli": study.stimuli,
+        "one_version_per_image": study.one_version_per_image,
         "attack": stimuli.attack_params(study) if stimuli.uses_adversarial(study) else None,
         "explanation_display": study.explanation_display,
         "explanation_method": study.explanation_method,

@@ -431,3 +431,19 @@ def test_a_trial_not_shown_yet_cannot_be_answered_or_reported(tmp_path):
     assert report.status_code == 409
     assert not Response.objects.exists() and not Trial.objects.exclude(problem="").exists()
     assert client.respond(current, {"choice": "yes", "confidence": 3}).status_code == 201
+
+
+def test_a_design_may_show_both_versions_of_an_image_to_one_participant(tmp_path):
+    study = make(
+        tmp_path,
+        task_kind="manipulation_check",
+        stimuli="both",
+        attack=ATTACK,
+        per_participant=12,
+        one_version_per_image=False,
+    )
+    client = session(study)
+    trials = all_trials(client)
+    assert len(trials) == 12
+    versions = {(t.item.image_id, t.item.altered) for t in Trial.objects.filter(role="main")}
+    assert len(versions) == 12  # every image, clean and altered

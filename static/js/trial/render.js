@@ -130,7 +130,7 @@ const OUTCOME_TEXT = {
   no_consent: ["You chose not to take part", "No answers were recorded. Thank you for considering this study; you can close this page."],
   withdrawn: ["You have withdrawn from the study", "Your answers have been deleted. Thank you for your time; you can close this page."],
   screened_out: ["This session has ended", "Some of the check questions were not answered as they asked, so the study ends here for you. Thank you for your time."],
-  full: ["This study is full", "All places in this study have been taken. Thank you for your interest."],
+  full: ["This study is full", "There is no work left in this study: all places have been taken. Thank you for your interest."],
 };
 
 /** Only http(s) redirect targets are followed. */
