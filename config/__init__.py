@@ -2,4 +2,7 @@
 # documented Django layout).
 from .celery import app as celery_app
 
-__all__ = ["celery_app"]
+# SecondLook's own version, stated in exports and on results pages (keep pyproject.toml in step).
+VERSION = "0.1.0"
+
+__all__ = ["VERSION", "celery_app"]

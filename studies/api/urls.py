@@ -17,6 +17,13 @@ urlpatterns = [
         views.ResponsesExport.as_view(),
         name="api-export-responses",
     ),
+    path(
+        "studies/<slug:slug>/export/participants.csv",
+        views.ParticipantsExport.as_view(),
+        name="api-export-participants",
+    ),
+    path("studies/<slug:slug>/export/items.csv", views.ItemsExport.as_view(), name="api-export-items"),
+    path("studies/<slug:slug>/export/codebook.json", views.Codebook.as_view(), name="api-export-codebook"),
     path("studies/<slug:slug>/status", views.StudyStatus.as_view(), name="api-study-status"),
     path("image-sets/<slug:name>/images", ImageUpload.as_view(), name="api-image-upload"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),

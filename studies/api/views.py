@@ -106,21 +106,71 @@ class Withdraw(ParticipantView):
         )
 
 
-class ResponsesExport(APIView):
+INCLUDE_PARAMETERS = [
+    OpenApiParameter("practice", bool, description="Include practice answers (not data)."),
+    OpenApiParameter("pilot", bool, description="Include pilot and preview participants."),
+    OpenApiParameter("excluded", bool, description="Include participants an exclusion rule flagged."),
+]
+
+
+def _included(request) -> export.Included:
+    flag = {
+        name: request.query_params.get(name, "") in ("1", "true")
+        for name in ("practice", "pilot", "excluded")
+    }
+    return export.Included(**flag)
+
+
+class TableExport(APIView):
+    """A study's table as CSV, streamed (staff with the view_response permission)."""
+
     permission_classes = [CanReadStudyData]
+    table = ""
+
+    def get(self, request, slug: str):
+        study = get_object_or_404(Study, slug=slug)
+        rows = export.rows(study, self.table, _included(request))
+        return export.csv_response(rows, f"{study.slug}-{self.table}.csv")
+
+
+class ResponsesExport(TableExport):
+    table = "responses"
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("practice", bool, description="Include practice answers (not data) too."),
-            OpenApiParameter("pilot", bool, description="Include pilot and preview participants too."),
-        ],
-        responses={(200, "text/csv"): OpenApiResponse(description="One row per response.")},
+        parameters=INCLUDE_PARAMETERS,
+        responses={(200, "text/csv"): OpenApiResponse(description="One row per answered trial.")},
     )
     def get(self, request, slug: str):
-        practice = request.query_params.get("practice", "") in ("1", "true")
-        pilot = request.query_params.get("pilot", "") in ("1", "true")
-        study = get_object_or_404(Study, slug=slug)
-        return export.responses_csv_response(study, include_practice=practice, include_pilot=pilot)
+        return super().get(request, slug)
+
+
+class ParticipantsExport(TableExport):
+    table = "participants"
+
+    @extend_schema(
+        parameters=INCLUDE_PARAMETERS,
+        responses={(200, "text/csv"): OpenApiResponse(description="One row per participant.")},
+    )
+    def get(self, request, slug: str):
+        return super().get(request, slug)
+
+
+class ItemsExport(TableExport):
+    table = "items"
+
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiResponse(description="One row per item of every version.")}
+    )
+    def get(self, request, slug: str):
+        return super().get(request, slug)
+
+
+class Codebook(APIView):
+    permission_classes = [CanReadStudyData]
+
+    @extend_schema(responses=inline_serializer("Codebook", {"tables": serializers.DictField()}))
+    def get(self, request, slug: str):
+        return Response(export.codebook(get_object_or_404(Study, slug=slug)))
 
 
 class StudyStatus(APIView):

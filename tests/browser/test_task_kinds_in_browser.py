@@ -134,14 +134,19 @@ def check_stored(rows: list[dict], participant: Participant, pseudonyms: set[str
     return mine
 
 
-def pseudonym(participant: Participant) -> str:
+def session_of(participant: Participant) -> dict:
+    """The participant's session as the API describes it, with the page's own token."""
     token = participant.page.evaluate(
         "() => Object.entries(localStorage).find(([k]) => k.endsWith(':token'))[1]"
     )
     reply = participant.page.request.get(
         participant.page.url.split("/s/")[0] + "/api/v1/session", headers={"Authorization": f"Bearer {token}"}
     )
-    return reply.json()["participant"]
+    return reply.json()
+
+
+def pseudonym(participant: Participant) -> str:
+    return session_of(participant)["participant"]
 
 
 @pytest.mark.parametrize("slug", KINDS)
@@ -485,12 +490,6 @@ def test_a_participant_can_withdraw_before_the_first_trial(demo, browser):
     page.click("#withdraw-confirm")
     page.wait_for_selector("#completion-title")
     assert page.inner_text("#completion-title") == "You have withdrawn from the study"
-    reply = page.request.get(
-        f"{demo['base']}/api/v1/session",
-        headers={
-            "Authorization": "Bearer "
-            + page.evaluate("() => Object.entries(localStorage).find(([k]) => k.endsWith(':token'))[1]")
-        },
-    )
-    assert reply.json()["state"] == "done" and reply.json()["completion"]["outcome"] == "withdrawn"
+    state = session_of(participant)
+    assert state["state"] == "done" and state["completion"]["outcome"] == "withdrawn"
     context.close()

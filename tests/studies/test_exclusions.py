@@ -144,6 +144,11 @@ def test_flags_and_rules_appear_in_the_export(tmp_path):
     run(study, right_answers)
     target = tmp_path / "responses.csv"
     call_command("export_responses", study.slug, output=str(target))
+    default = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert {(row["excluded"], row["exclusion_rules"]) for row in default} == {
+        ("0", "")
+    }  # left out by default
+    call_command("export_responses", study.slug, output=str(target), include_excluded=True)
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
     flagged = {row["participant"]: (row["excluded"], row["exclusion_rules"]) for row in rows}
     assert sorted(flagged.values()) == [("0", ""), ("1", "same_answer")]

@@ -1,13 +1,11 @@
-"""Exporting responses as CSV: one row per response, flat columns, streamed.
+"""The responses table: one row per answered trial (long form), flat columns.
 
 Rows are read with a server-side iterator in chunks and written as they are produced,
 so memory stays flat however many responses a study has. Participants appear only by
 pseudonym; raw recruitment ids are never exported."""
 
-import csv
 from collections.abc import Iterator
-
-from django.http import StreamingHttpResponse
+from dataclasses import dataclass
 
 from studies.models import Participant, Response, Study, Trial
 from studies.services import allocation, task_kinds
@@ -227,12 +225,29 @@ def _row(response: Response, k: int) -> list:
     ]
 
 
-def response_rows(
-    study: Study, include_practice: bool = False, include_pilot: bool = False
-) -> Iterator[list]:
+@dataclass(frozen=True)
+class Included:
+    """What the default export leaves out, and can include on request (flag columns
+    participant_kind, excluded and trial_role tell the rows apart)."""
+
+    practice: bool = False
+    pilot: bool = False
+    excluded: bool = False
+
+
+def participants_of(study: Study, included: Included):
+    participants = Participant.objects.filter(study=study)
+    if not included.pilot:
+        participants = participants.filter(kind=Participant.Kind.REAL)
+    if not included.excluded:
+        participants = participants.filter(excluded=False)
+    return participants
+
+
+def response_rows(study: Study, included: Included = Included()) -> Iterator[list]:
     """The header, then one row per response, in participant and trial order. Practice
-    answers, and pilot and preview participants, are not data: left out unless asked for
-    (participant_kind and trial_role tell them apart)."""
+    answers, pilot and preview participants and excluded participants are left out unless
+    asked for."""
     k = max_k(study)
     yield header(k)
     responses = (
@@ -247,43 +262,9 @@ def response_rows(
         .prefetch_related("trial__participant__exclusions")
         .order_by("trial__participant_id", "trial__index")
     )
-    if not include_practice:
+    if not included.practice:
         responses = responses.exclude(trial__role=Trial.Role.PRACTICE)
-    if not include_pilot:
-        responses = responses.filter(trial__participant__kind=Participant.Kind.REAL)
+    if not (included.pilot and included.excluded):
+        responses = responses.filter(trial__participant__in=participants_of(study, included))
     for response in responses.iterator(chunk_size=2000):
         yield _row(response, k)
-
-
-class _Echo:
-    """csv.writer needs a file; this one hands each formatted line back instead."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def write_responses_csv(
-    study: Study, handle, include_practice: bool = False, include_pilot: bool = False
-) -> int:
-    """Write the CSV to an open text file; returns the number of responses written."""
-    rows = response_rows(study, include_practice, include_pilot)
-    writer = csv.writer(handle)
-    writer.writerow(next(rows))
-    count = 0
-    for row in rows:
-        writer.writerow(row)
-        count += 1
-    return count
-
-
-def responses_csv_response(
-    study: Study, include_practice: bool = False, include_pilot: bool = False
-) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in response_rows(study, include_practice, include_pilot)),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-responses.csv"'
-    response["Cache-Control"] = "no-store"
-    return response
