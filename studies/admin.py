@@ -195,9 +195,15 @@ class StudyAdmin(admin.ModelAdmin):
         if not study.pk:
             return "—"
         links = format_html(
-            '<a href="{}">participant link</a> · <a href="{}">responses CSV</a> · <a href="{}">status</a>',
+            '<a href="{}">participant link</a> · <a href="{}">dashboard</a> · '
+            '<a href="{}">responses CSV</a> · <a href="{}">participants CSV</a> · '
+            '<a href="{}">items CSV</a> · <a href="{}">codebook</a> · <a href="{}">status</a>',
             study.participant_path,
+            reverse("study-dashboard", args=[study.slug]),
             reverse("api-export-responses", args=[study.slug]),
+            reverse("api-export-participants", args=[study.slug]),
+            reverse("api-export-items", args=[study.slug]),
+            reverse("api-export-codebook", args=[study.slug]),
             reverse("api-study-status", args=[study.slug]),
         )
         if study.current_version_id is None:

@@ -1,7 +1,10 @@
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from studies.models import Study
+from studies.services import dashboard as numbers
 
 
 def participant_page(request, slug: str):
@@ -25,3 +28,18 @@ def participant_page(request, slug: str):
         "studies/participant.html",
         {"study_title": study.title, "participant_config": config},
     )
+
+
+@staff_member_required
+def dashboard(request, slug: str):
+    """The researcher's live view of a study; the page refreshes its numbers itself."""
+    if not request.user.has_perm("studies.view_response"):
+        raise PermissionDenied
+    study = get_object_or_404(Study, slug=slug)
+    refresh = request.GET.get("refresh", "")
+    seconds = min(max(int(refresh), 2), 300) if refresh.isdigit() else 15
+    response = render(
+        request, "studies/dashboard.html", {**numbers.summary(study), "refresh_seconds": seconds}
+    )
+    response["Cache-Control"] = "no-store"
+    return response
