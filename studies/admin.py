@@ -195,11 +195,12 @@ class StudyAdmin(admin.ModelAdmin):
         if not study.pk:
             return "—"
         links = format_html(
-            '<a href="{}">participant link</a> · <a href="{}">dashboard</a> · '
+            '<a href="{}">participant link</a> · <a href="{}">dashboard</a> · <a href="{}">results</a> · '
             '<a href="{}">responses CSV</a> · <a href="{}">participants CSV</a> · '
             '<a href="{}">items CSV</a> · <a href="{}">codebook</a> · <a href="{}">status</a>',
             study.participant_path,
             reverse("study-dashboard", args=[study.slug]),
+            reverse("study-results", args=[study.slug]),
             reverse("api-export-responses", args=[study.slug]),
             reverse("api-export-participants", args=[study.slug]),
             reverse("api-export-items", args=[study.slug]),

@@ -1,8 +1,10 @@
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from studies.analysis import results as analysis_results
 from studies.models import Study
 from studies.services import dashboard as numbers
 
@@ -30,12 +32,16 @@ def participant_page(request, slug: str):
     )
 
 
+def _study_for_researcher(request, slug: str) -> Study:
+    if not request.user.has_perm("studies.view_response"):
+        raise PermissionDenied
+    return get_object_or_404(Study, slug=slug)
+
+
 @staff_member_required
 def dashboard(request, slug: str):
     """The researcher's live view of a study; the page refreshes its numbers itself."""
-    if not request.user.has_perm("studies.view_response"):
-        raise PermissionDenied
-    study = get_object_or_404(Study, slug=slug)
+    study = _study_for_researcher(request, slug)
     refresh = request.GET.get("refresh", "")
     seconds = min(max(int(refresh), 2), 300) if refresh.isdigit() else 15
     response = render(
@@ -43,3 +49,23 @@ def dashboard(request, slug: str):
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+@staff_member_required
+def results(request, slug: str):
+    """The analysis of a study's valid answers, as a page or (?format=json) as numbers."""
+    study = _study_for_researcher(request, slug)
+    try:
+        threshold = float(request.GET.get("threshold", analysis_results.topk.THRESHOLD))
+    except ValueError:
+        return HttpResponseBadRequest("threshold must be a number between 0 and 1")
+    if not 0 <= threshold < 1:
+        return HttpResponseBadRequest("threshold must be a number between 0 and 1")
+    found = analysis_results.results(study, threshold)
+    if request.GET.get("format") == "json":
+        return JsonResponse(analysis_results.as_json(found))
+    context = {**found, "study": study, "threshold_param": request.GET.get("threshold", "")}
+    if "topk" in found:
+        context["chart"] = analysis_results.topk_chart(found["topk"])
+        context["topk_rows"] = [(label, found["topk"][name]) for name, label in analysis_results.TOPK_RATES]
+    return render(request, "studies/results.html", context)
