@@ -68,4 +68,6 @@ def results(request, slug: str):
     if "topk" in found:
         context["chart"] = analysis_results.topk_chart(found["topk"])
         context["topk_rows"] = [(label, found["topk"][name]) for name, label in analysis_results.TOPK_RATES]
+    if "label_checks" in found:
+        context["label_chart"] = analysis_results.label_check_chart(found["label_checks"])
     return render(request, "studies/results.html", context)

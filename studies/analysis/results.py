@@ -2,7 +2,7 @@
 
 from dataclasses import asdict
 
-from studies.analysis import charts, topk
+from studies.analysis import charts, choices, topk
 from studies.analysis.statistics import Estimate
 from studies.models import Study
 from studies.services import export
@@ -33,7 +33,17 @@ def results(study: Study, threshold: float = topk.THRESHOLD) -> dict:
     found = {"study": study.slug, "task_kind": study.task_kind, "reproducibility": reproducibility}
     if study.task_kind == Study.TaskKind.TOPK_SELECT:
         found["topk"] = topk.analyse(study, threshold)
+    if study.task_kind == Study.TaskKind.LABEL_CHECK:
+        found["label_checks"] = choices.label_checks(study)
+    if study.task_kind == Study.TaskKind.MANIPULATION_CHECK:
+        found["manipulation_checks"] = choices.manipulation_checks(study)
+    found["agreement"] = choices.agreement(study)
     return found
+
+
+def label_check_chart(analysis: dict) -> str:
+    rows = [(f"{r['stimulus']}, {r['display']}", r["accepted"]) for r in analysis["rates"]]
+    return charts.interval_bars("Label checks: share who found the model's label reasonable", rows)
 
 
 def topk_chart(analysis: dict) -> str:

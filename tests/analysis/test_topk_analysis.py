@@ -112,8 +112,9 @@ def test_the_results_page_is_for_staff_with_the_permission(judged, django_user_m
     assert Client().get(f"/studies/{judged.slug}/results/").status_code == 302
 
 
-def test_a_kind_without_an_analysis_yet_says_so(tmp_path):
+def test_a_study_without_answers_says_so_on_every_section(tmp_path):
     study = factories.study(tmp_path, slug="checks", task_kind="label_check")
     staff = Client()
     staff.force_login(factories.researcher())
-    assert "has no analysis on this page yet" in staff.get(f"/studies/{study.slug}/results/").content.decode()
+    html = staff.get(f"/studies/{study.slug}/results/").content.decode()
+    assert "No label check answered yet." in html and "No answers yet." in html
