@@ -1,12 +1,17 @@
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
+from inference.models import Classifier, ImageSet
+from inference.services import bias_explorer
 from studies.analysis import results as analysis_results
+from studies.analysis.statistics import wilson
 from studies.models import Study
 from studies.services import dashboard as numbers
+from studies.services import presets
+from studies.services.errors import ServiceError
 
 
 def participant_page(request, slug: str):
@@ -71,3 +76,56 @@ def results(request, slug: str):
     if "label_checks" in found:
         context["label_chart"] = analysis_results.label_check_chart(found["label_checks"])
     return render(request, "studies/results.html", context)
+
+
+@staff_member_required
+def bias(request):
+    """The bias explorer: galleries and per-tag prediction rates for one class; any of it
+    becomes a bias-audit study in one step (POST)."""
+    if not request.user.has_perm("studies.view_response"):
+        raise PermissionDenied
+    source = request.POST if request.method == "POST" else request.GET
+    chosen = {key: source.get(key, "").strip() for key in ("classifier", "image_set", "class")}
+    context = {
+        "classifiers": Classifier.objects.order_by("name"),
+        "image_sets": ImageSet.objects.order_by("name"),
+        "chosen": chosen,
+    }
+    if not all(chosen.values()):
+        return render(request, "studies/bias.html", context)
+    classifier = Classifier.objects.filter(name=chosen["classifier"]).first()
+    image_set = ImageSet.objects.filter(name=chosen["image_set"]).first()
+    if classifier is None or image_set is None:
+        context["error"] = "Choose an existing classifier and image set."
+        return render(request, "studies/bias.html", context, status=400)
+    if request.method == "POST":
+        if not request.user.has_perm("studies.add_study"):
+            raise PermissionDenied
+        try:
+            study = presets.create(
+                "bias-audit",
+                request.POST.get("slug", ""),
+                image_set,
+                classifier,
+                audit_classes=[chosen["class"]],
+            )
+        except ServiceError as error:
+            context["error"] = error.detail
+            return render(request, "studies/bias.html", context, status=400)
+        return redirect("admin:studies_study_change", study.pk)
+    try:
+        explorer = bias_explorer.explore(classifier, image_set, chosen["class"])
+    except ValueError as error:
+        context["error"] = str(error)
+        return render(request, "studies/bias.html", context, status=400)
+    context["explorer"] = explorer
+    context["galleries"] = [
+        ("Prototypes (MMD-critic)", explorer.prototypes, "prototypes"),
+        ("Criticisms (MMD-critic)", explorer.criticisms, "criticisms"),
+        ("Other images closest by attack budget", explorer.closest_by_attack, "closest-by-attack"),
+        ("Other images nearest in feature space", explorer.nearest_in_features, "nearest-in-features"),
+    ]
+    context["tag_rates"] = [
+        {**row, "rate": wilson(row["predicted"], row["images"])} for row in explorer.tag_rates
+    ]
+    return render(request, "studies/bias.html", context)

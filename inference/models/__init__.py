@@ -6,7 +6,7 @@ what models compute, so nothing here imports torch.
 
 from .classifiers import Classifier
 from .features import Embedding, PrototypeSet
-from .images import Image, ImageSet
+from .images import Image, ImageSet, ImageTag
 from .jobs import JobBatch, JobError, PreparationJob
 from .stimuli import AdversarialImage, Explanation, ModelInput, Prediction
 
@@ -17,6 +17,7 @@ __all__ = [
     "Explanation",
     "Image",
     "ImageSet",
+    "ImageTag",
     "JobBatch",
     "JobError",
     "ModelInput",

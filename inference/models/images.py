@@ -45,3 +45,19 @@ class Image(models.Model):
     @property
     def extension(self) -> str:
         return "jpg" if self.format == "JPEG" else "png"
+
+
+class ImageTag(models.Model):
+    """A researcher's annotation of an image (for example a demographic attribute), for
+    prediction rates per tag in the bias explorer."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=100)
+    value = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["name", "value"]
+        constraints = [models.UniqueConstraint(fields=["image", "name"], name="one_value_per_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
