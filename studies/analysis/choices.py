@@ -7,7 +7,7 @@ reliability of every judgment), from the answered data trials of valid real part
   A participant who saw both displays (within-subject blocks) counts as one cluster per
   display, an approximation the page states.
 - Manipulation checks: hit and false-alarm rates and d' per explanation display.
-- Agreement per task kind and display: Fleiss' kappa on the items with the most common
+- Agreement per task kind, condition and display: Fleiss' kappa on the items with the most common
   number of raters, Krippendorff's alpha (nominal) on every item.
 """
 
@@ -32,7 +32,8 @@ NO_EXPLANATION = "none"
 
 
 def _answers(study: Study, kind: str):
-    """(participant id, display, item, answer) for the study's valid data answers of `kind`."""
+    """(participant id, display, item, answer, condition) for the study's valid data answers
+    of `kind`."""
     responses = (
         Response.objects.filter(
             trial__participant__study=study,
@@ -46,14 +47,15 @@ def _answers(study: Study, kind: str):
     )
     for response in responses.iterator(chunk_size=2000):
         trial = response.trial
-        yield trial.participant_id, allocation.display_of(trial), trial.item, response.answer
+        participant = trial.participant
+        yield participant.id, allocation.display_of(trial), trial.item, response.answer, participant.condition
 
 
 def label_checks(study: Study) -> dict:
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     people: dict[tuple[str, str], set[int]] = defaultdict(set)
     clusters: dict[str, dict[tuple[int, str], list[int]]] = defaultdict(lambda: defaultdict(list))
-    for participant, display, item, answer in _answers(study, Study.TaskKind.LABEL_CHECK):
+    for participant, display, item, answer, _ in _answers(study, Study.TaskKind.LABEL_CHECK):
         stimulus = "adversarial" if item.adversarial_id else "clean"
         yes = int(answer.get("choice") == "yes")
         groups[(stimulus, display)].append(yes)
@@ -86,7 +88,7 @@ def label_checks(study: Study) -> dict:
 
 def manipulation_checks(study: Study) -> list[dict]:
     cells: dict[str, Counter] = defaultdict(Counter)
-    for _, display, item, answer in _answers(study, Study.TaskKind.MANIPULATION_CHECK):
+    for _, display, item, answer, _ in _answers(study, Study.TaskKind.MANIPULATION_CHECK):
         said_altered = answer.get("choice") == "yes"
         key = (
             ("hit" if said_altered else "miss")
@@ -116,18 +118,21 @@ def agreement(study: Study) -> list[dict]:
     ]
     rows = []
     for kind in kinds:
-        units: dict[str, dict[tuple, dict[int, str]]] = defaultdict(lambda: defaultdict(dict))
-        for participant, display, item, answer in _answers(study, kind):
+        units: dict[tuple[str, str], dict[tuple, dict[int, str]]] = defaultdict(lambda: defaultdict(dict))
+        for participant, display, item, answer, condition in _answers(study, kind):
+            group = (condition, display)
             if kind == Study.TaskKind.TOPK_SELECT:
                 selected = set(answer.get("selected", []))
                 for label in [*item.labels, {"id": "none"}]:
-                    units[display][(item.id, label["id"])][participant] = (
+                    units[group][(item.id, label["id"])][participant] = (
                         "yes" if label["id"] in selected else "no"
                     )
             else:
-                units[display][(item.id,)][participant] = answer.get("choice")
-        for display, by_unit in sorted(units.items()):
-            rows.append({"task_kind": kind, "display": display, **_agreement(by_unit)})
+                units[group][(item.id,)][participant] = answer.get("choice")
+        for (condition, display), by_unit in sorted(units.items()):
+            rows.append(
+                {"task_kind": kind, "condition": condition, "display": display, **_agreement(by_unit)}
+            )
     return rows
 
 
