@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from studies.analysis import answers
 from studies.analysis.statistics import (
     Estimate,
     cluster_permutation_test,
@@ -25,37 +26,18 @@ from studies.analysis.statistics import (
     krippendorff_alpha_nominal,
     wilson,
 )
-from studies.models import Participant, Response, Study, Trial
-from studies.services import allocation
+from studies.models import Study
 
 NO_EXPLANATION = "none"
 
 
-def _answers(study: Study, kind: str):
-    """(participant id, display, item, answer, condition) for the study's valid data answers
-    of `kind`."""
-    responses = (
-        Response.objects.filter(
-            trial__participant__study=study,
-            trial__participant__kind=Participant.Kind.REAL,
-            trial__participant__excluded=False,
-            trial__role=Trial.Role.MAIN,
-            trial__kind=kind,
-        )
-        .select_related("trial__participant__version", "trial__item")
-        .order_by("id")
-    )
-    for response in responses.iterator(chunk_size=2000):
-        trial = response.trial
-        participant = trial.participant
-        yield participant.id, allocation.display_of(trial), trial.item, response.answer, participant.condition
-
-
-def label_checks(study: Study) -> dict:
+def label_checks(study: Study, given: list[answers.Answer] | None = None) -> dict:
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     people: dict[tuple[str, str], set[int]] = defaultdict(set)
     clusters: dict[str, dict[tuple[int, str], list[int]]] = defaultdict(lambda: defaultdict(list))
-    for participant, display, item, answer, _ in _answers(study, Study.TaskKind.LABEL_CHECK):
+    given = answers.load(study, Study.TaskKind.LABEL_CHECK) if given is None else given
+    for row in given:
+        participant, display, item, answer = row.participant_id, row.display, row.item, row.answer
         stimulus = "adversarial" if item.adversarial_id else "clean"
         yes = int(answer.get("choice") == "yes")
         groups[(stimulus, display)].append(yes)
@@ -86,9 +68,11 @@ def label_checks(study: Study) -> dict:
     return {"rates": rates, "explanation_effect": effects}
 
 
-def manipulation_checks(study: Study) -> list[dict]:
+def manipulation_checks(study: Study, given: list[answers.Answer] | None = None) -> list[dict]:
     cells: dict[str, Counter] = defaultdict(Counter)
-    for _, display, item, answer, _ in _answers(study, Study.TaskKind.MANIPULATION_CHECK):
+    given = answers.load(study, Study.TaskKind.MANIPULATION_CHECK) if given is None else given
+    for row in given:
+        display, item, answer = row.display, row.item, row.answer
         said_altered = answer.get("choice") == "yes"
         key = (
             ("hit" if said_altered else "miss")
@@ -109,17 +93,22 @@ def manipulation_checks(study: Study) -> list[dict]:
     return rows
 
 
-def agreement(study: Study) -> list[dict]:
-    kinds = [
-        Study.TaskKind.TOPK_SELECT,
-        Study.TaskKind.LABEL_CHECK,
-        Study.TaskKind.FORCED_CHOICE,
-        Study.TaskKind.MANIPULATION_CHECK,
-    ]
+def agreement(study: Study, given: dict[str, list[answers.Answer]] | None = None) -> list[dict]:
+    """`given`: the answers already loaded, by task kind (loaded here when absent)."""
+    # The kinds the study's versions asked (attention checks are not judgments).
+    kinds = sorted({version.config["task_kind"] for version in study.versions.all()})
     rows = []
     for kind in kinds:
         units: dict[tuple[str, str], dict[tuple, dict[int, str]]] = defaultdict(lambda: defaultdict(dict))
-        for participant, display, item, answer, condition in _answers(study, kind):
+        loaded = (given or {}).get(kind)
+        for row in answers.load(study, kind) if loaded is None else loaded:
+            participant, display, item, answer, condition = (
+                row.participant_id,
+                row.display,
+                row.item,
+                row.answer,
+                row.condition,
+            )
             group = (condition, display)
             if kind == Study.TaskKind.TOPK_SELECT:
                 selected = set(answer.get("selected", []))

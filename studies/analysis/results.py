@@ -2,7 +2,7 @@
 
 from dataclasses import asdict
 
-from studies.analysis import charts, choices, topk
+from studies.analysis import answers, charts, choices, topk
 from studies.analysis.statistics import Estimate
 from studies.models import Study
 from studies.services import export
@@ -31,13 +31,18 @@ def results(study: Study, threshold: float = topk.THRESHOLD) -> dict:
     reproducibility = export.codebook(study)["reproducibility"]
     reproducibility.pop("versions")  # the codebook has the full frozen configurations
     found = {"study": study.slug, "task_kind": study.task_kind, "reproducibility": reproducibility}
-    if study.task_kind == Study.TaskKind.TOPK_SELECT:
-        found["topk"] = topk.analyse(study, threshold)
-    if study.task_kind == Study.TaskKind.LABEL_CHECK:
-        found["label_checks"] = choices.label_checks(study)
-    if study.task_kind == Study.TaskKind.MANIPULATION_CHECK:
-        found["manipulation_checks"] = choices.manipulation_checks(study)
-    found["agreement"] = choices.agreement(study)
+    # Each kind's answers are read once and shared by every analysis of them.
+    kinds = sorted({version.config["task_kind"] for version in study.versions.all()})
+    loaded = {kind: answers.load(study, kind) for kind in kinds}
+    if Study.TaskKind.TOPK_SELECT in loaded:
+        found["topk"] = topk.analyse(study, threshold, loaded[Study.TaskKind.TOPK_SELECT])
+    if Study.TaskKind.LABEL_CHECK in loaded:
+        found["label_checks"] = choices.label_checks(study, loaded[Study.TaskKind.LABEL_CHECK])
+    if Study.TaskKind.MANIPULATION_CHECK in loaded:
+        found["manipulation_checks"] = choices.manipulation_checks(
+            study, loaded[Study.TaskKind.MANIPULATION_CHECK]
+        )
+    found["agreement"] = choices.agreement(study, loaded)
     return found
 
 

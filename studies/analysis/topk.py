@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from studies.analysis.statistics import Estimate, bootstrap, wilson
-from studies.models import Participant, Response, Study, Trial
+from studies.analysis import answers
+from studies.analysis.statistics import Estimate, bootstrap_mean, wilson
+from studies.models import Study
 
 THRESHOLD = 0.5
 
@@ -41,21 +42,11 @@ class ItemVotes:
         return self.true_class in [label["id"] for label in self.labels[:top]]
 
 
-def votes(study: Study) -> list[ItemVotes]:
-    responses = (
-        Response.objects.filter(
-            trial__participant__study=study,
-            trial__participant__kind=Participant.Kind.REAL,
-            trial__participant__excluded=False,
-            trial__role=Trial.Role.MAIN,
-            trial__kind=Study.TaskKind.TOPK_SELECT,
-        )
-        .select_related("trial__item__image")
-        .order_by("trial__item__image_id")
-    )
+def votes(given: list[answers.Answer]) -> list[ItemVotes]:
+    """Per image, its raters and how many accepted each label."""
     by_image: dict[int, ItemVotes] = {}
-    for response in responses.iterator(chunk_size=2000):
-        item = response.trial.item
+    for row in given:
+        item = row.item
         image = item.image
         entry = by_image.get(image.pk)
         if entry is None:
@@ -64,19 +55,19 @@ def votes(study: Study) -> list[ItemVotes]:
                 image.pk, image.original_name, image.true_class, image.true_label, labels, 0, defaultdict(int)
             )
         entry.raters += 1
-        for class_id in response.answer.get("selected", []):
+        for class_id in row.answer.get("selected", []):
             entry.accepted[class_id] += 1
-    return list(by_image.values())
+    return sorted(by_image.values(), key=lambda entry: entry.image_id)
 
 
 def _rate(items: list[ItemVotes], wrong) -> Estimate:
     if not items:
         return Estimate.missing("no judged items")
-    return bootstrap(items, lambda sample: sum(1 for i in sample if wrong(i)) / len(sample))
+    return bootstrap_mean([float(wrong(item)) for item in items])
 
 
-def analyse(study: Study, threshold: float = THRESHOLD) -> dict:
-    items = votes(study)
+def analyse(study: Study, threshold: float = THRESHOLD, given: list[answers.Answer] | None = None) -> dict:
+    items = votes(answers.load(study, Study.TaskKind.TOPK_SELECT) if given is None else given)
     k = max((len(i.labels) for i in items), default=0)
     labelled = [i for i in items if i.true_class]
     mistakes = [i for i in labelled if not i.dataset_correct(1)]

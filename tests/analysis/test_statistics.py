@@ -107,3 +107,9 @@ def test_the_cluster_permutation_test_agrees_with_scipy_on_participant_rates():
 def test_no_participants_in_a_group_means_no_test():
     difference, p_value = s.cluster_permutation_test([("with", [1, 0])], "with", "without")
     assert difference.value is None and p_value is None
+
+
+def test_the_vectorised_bootstrap_of_a_mean_draws_exactly_what_the_general_one_draws():
+    values = [0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 0]
+    assert s.bootstrap_mean(values, seed=9) == s.bootstrap(values, np.mean, seed=9)
+    assert s.bootstrap_mean([]).why_not == "no observations"

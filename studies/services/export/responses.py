@@ -7,7 +7,7 @@ pseudonym; raw recruitment ids are never exported."""
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from studies.models import Participant, Response, Study, Trial
+from studies.models import Item, Participant, Response, Study, Trial
 from studies.services import allocation, task_kinds
 
 BASE_COLUMNS = [
@@ -102,7 +102,7 @@ def _pair(value, index: int):
     return value[index] if isinstance(value, list | tuple) and len(value) > index else ""
 
 
-def _rank_columns(trial: Trial, answer: dict, k: int) -> list:
+def _rank_columns(trial: "_TrialRow", answer: dict, k: int) -> list:
     """The model's top-k of a top-k trial, with each label's position and selection."""
     labels = trial.item.labels if trial.kind == Study.TaskKind.TOPK_SELECT else []
     selected = set(answer.get("selected", []))
@@ -169,11 +169,106 @@ def _client_columns(client: dict) -> list:
     ]
 
 
-def _row(response: Response, k: int) -> list:
+@dataclass(slots=True)
+class _TrialRow:
+    """The trial fields a row needs (what services such as allocation.display_of read)."""
+
+    id: int
+    index: int
+    role: str
+    block: str
+    kind: str
+    prompt: str
+    options: list
+    expected: dict | None
+    presented_at: object
+    item: Item
+    participant: Participant
+
+
+@dataclass(slots=True)
+class _ResponseRow:
+    rt_ms: int
+    answer: dict
+    client: dict
+    created_at: object
+    trial: _TrialRow
+
+    FIELDS = (
+        "rt_ms",
+        "answer",
+        "client",
+        "created_at",
+        "trial_id",
+        "trial__index",
+        "trial__role",
+        "trial__block",
+        "trial__kind",
+        "trial__prompt",
+        "trial__options",
+        "trial__expected",
+        "trial__presented_at",
+        "trial__item_id",
+        "trial__participant_id",
+    )
+
+    @classmethod
+    def of(cls, values: tuple, participants: dict, items: dict) -> "_ResponseRow":
+        rt_ms, answer, client, created_at, *trial, item_id, participant_id = values
+        return cls(
+            rt_ms, answer, client, created_at, _TrialRow(*trial, items[item_id], participants[participant_id])
+        )
+
+
+class _Shared:
+    """Columns that many rows share, computed once: a participant's, and an item's as shown
+    in one way (its stimulus columns depend on how explanations were displayed)."""
+
+    def __init__(self):
+        self.participant_columns: dict[int, list] = {}
+        self.item_columns: dict[tuple[int, str], list] = {}
+
+    def of_participant(self, participant) -> list:
+        found = self.participant_columns.get(participant.id)
+        if found is None:
+            config = participant.version.config
+            found = self.participant_columns[participant.id] = [
+                config["slug"],
+                participant.version.number,
+                participant.pseudonym,
+                participant.status,
+                participant.kind,
+                participant.condition,
+                int(participant.excluded),
+                JOIN.join(event.rule for event in participant.exclusions.all()),
+                participant.consent_version or "",
+            ]
+        return found
+
+    def of_item(self, item, config: dict, display: str) -> list:
+        key = (item.id, display)
+        found = self.item_columns.get(key)
+        if found is None:
+            image = item.image
+            found = self.item_columns[key] = [
+                item.id,
+                image.sha256,
+                image.original_name,
+                image.width,
+                image.height,
+                image.true_class,
+                image.true_label,
+                config["classifier"]["name"],
+                config["classifier"]["weights_sha256"],
+                *_stimulus_columns(item, config, display),
+            ]
+        return found
+
+
+def _row(response: "_ResponseRow", k: int, shared: _Shared) -> list:
     trial = response.trial
     participant = trial.participant
     item = trial.item
-    image = item.image
     config = participant.version.config
     answer = response.answer
     selected = set(answer.get("selected", []))
@@ -182,30 +277,13 @@ def _row(response: Response, k: int) -> list:
     choice = answer.get("choice", "")
     expected = trial.expected or {}
     return [
-        config["slug"],
-        participant.version.number,
-        participant.pseudonym,
-        participant.status,
-        participant.kind,
-        participant.condition,
-        int(participant.excluded),
-        JOIN.join(event.rule for event in participant.exclusions.all()),
-        participant.consent_version or "",
+        *shared.of_participant(participant),
         trial.index,
         trial.id,
         trial.role,
         trial.block,
         trial.kind,
-        item.id,
-        image.sha256,
-        image.original_name,
-        image.width,
-        image.height,
-        image.true_class,
-        image.true_label,
-        config["classifier"]["name"],
-        config["classifier"]["weights_sha256"],
-        *_stimulus_columns(item, config, allocation.display_of(trial)),
+        *shared.of_item(item, config, allocation.display_of(trial)),
         trial.prompt,
         *_rank_columns(trial, answer, k),
         _flag("none" in selected) if "selected" in answer else "",
@@ -247,24 +325,35 @@ def participants_of(study: Study, included: Included):
 def response_rows(study: Study, included: Included = Included()) -> Iterator[list]:
     """The header, then one row per response, in participant and trial order. Practice
     answers, pilot and preview participants and excluded participants are left out unless
-    asked for."""
+    asked for.
+
+    Versions, participants and items are read once and shared by their rows (a response
+    row then costs one Response and one Trial); only responses stream, so memory grows
+    with participants and items, not with answers."""
     k = max_k(study)
     yield header(k)
-    responses = (
-        Response.objects.filter(trial__participant__study=study)
-        .select_related(
-            "trial__participant__version",
-            "trial__item__image",
-            "trial__item__prediction",
-            "trial__item__adversarial",
-            "trial__item__explanation",
+    versions = {version.id: version for version in study.versions.all()}
+    participants = {}
+    for participant in (
+        participants_of(study, included).prefetch_related("exclusions").iterator(chunk_size=2000)
+    ):
+        participant.version = versions[participant.version_id]
+        participants[participant.id] = participant
+    items = {
+        item.id: item
+        for item in Item.objects.filter(version__study=study).select_related(
+            "image", "prediction", "adversarial", "explanation"
         )
-        .prefetch_related("trial__participant__exclusions")
-        .order_by("trial__participant_id", "trial__index")
+    }
+    responses = Response.objects.filter(trial__participant__study=study).order_by(
+        "trial__participant_id", "trial__index"
     )
     if not included.practice:
         responses = responses.exclude(trial__role=Trial.Role.PRACTICE)
     if not (included.pilot and included.excluded):
         responses = responses.filter(trial__participant__in=participants_of(study, included))
-    for response in responses.iterator(chunk_size=2000):
-        yield _row(response, k)
+    shared = _Shared()
+    # Plain values, not model instances: a row then costs its own fields and nothing more.
+    for values in responses.values_list(*_ResponseRow.FIELDS).iterator(chunk_size=5000):
+        response = _ResponseRow.of(values, participants, items)
+        yield _row(response, k, shared)
