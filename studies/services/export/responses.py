@@ -4,12 +4,8 @@ Rows are read with a server-side iterator in chunks and written as they are prod
 so memory stays flat however many responses a study has. Participants appear only by
 pseudonym; raw recruitment ids are never exported."""
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-from django.db.models import TextField
-from django.db.models.functions import Cast
 
 from studies.models import Item, Participant, Response, Study, Trial
 from studies.services import allocation, task_kinds
@@ -209,7 +205,7 @@ class _ResponseRow:
         "trial__block",
         "trial__kind",
         "trial__prompt",
-        "options_text",
+        "trial__options",
         "trial__expected",
         "trial__presented_at",
         "trial__item_id",
@@ -217,23 +213,8 @@ class _ResponseRow:
     )
 
     @classmethod
-    def query(cls, responses):
-        # A trial's options repeat across participants (the same item's labels): read as
-        # text, each distinct list is decoded once (see `of`).
-        return responses.annotate(options_text=Cast("trial__options", output_field=TextField())).values_list(
-            *cls.FIELDS
-        )
-
-    @classmethod
-    def of(cls, values: tuple, participants: dict, items: dict, decoded: dict) -> "_ResponseRow":
+    def of(cls, values: tuple, participants: dict, items: dict) -> "_ResponseRow":
         rt_ms, answer, client, created_at, *trial, item_id, participant_id = values
-        text = trial[6]
-        options = decoded.get(text)
-        if options is None:
-            if len(decoded) > 10_000:
-                decoded.clear()
-            options = decoded[text] = json.loads(text)
-        trial[6] = options
         return cls(
             rt_ms, answer, client, created_at, _TrialRow(*trial, items[item_id], participants[participant_id])
         )
@@ -373,7 +354,6 @@ def response_rows(study: Study, included: Included = Included()) -> Iterator[lis
         responses = responses.filter(trial__participant__in=participants_of(study, included))
     shared = _Shared()
     # Plain values, not model instances: a row then costs its own fields and nothing more.
-    decoded: dict[str, list] = {}
-    for values in _ResponseRow.query(responses).iterator(chunk_size=5000):
-        response = _ResponseRow.of(values, participants, items, decoded)
+    for values in responses.values_list(*_ResponseRow.FIELDS).iterator(chunk_size=5000):
+        response = _ResponseRow.of(values, participants, items)
         yield _row(response, k, shared)
