@@ -280,13 +280,16 @@ def main() -> None:
         f"export {args.rows / ours_large:,.0f} rows/s; ratio {ratio:.2f}"
     )
     print(f"peak memory: {peak_small:.0f} MB at {small:,} rows, {peak_large:.0f} MB at {args.rows:,} rows")
-    page = results_page_seconds("small")
-    print(f"results page of {small:,} responses: {page:.2f} s")
+    # The first render reads cold pages from PostgreSQL; a server renders warm ones after that.
+    first = results_page_seconds("small")
+    page = min(results_page_seconds("small") for _ in range(2))
+    print(f"results page of {small:,} responses: {first:.2f} s first, {page:.2f} s after")
     print(f"RESULT export_rows_per_s {args.rows / ours_large:.0f} rows/s")
     print(f"RESULT copy_rows_per_s {args.rows / copy_large:.0f} rows/s")
     print(f"RESULT export_over_copy {ratio:.3f} ratio")
     print(f"RESULT export_peak_memory_small {peak_small:.1f} MB")
     print(f"RESULT export_peak_memory_large {peak_large:.1f} MB")
+    print(f"RESULT results_page_first_seconds {first:.3f} s")
     print(f"RESULT results_page_seconds {page:.3f} s")
     from django.db import connections
 
