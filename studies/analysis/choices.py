@@ -4,8 +4,8 @@ reliability of every judgment), from the answered data trials of valid real part
 - Label checks: the share of "yes" (the model's label is reasonable) per stimulus type and
   explanation display, and for each stimulus type the difference with versus without an
   explanation, tested by permuting whole participants (their answers are not independent).
-  A participant who saw both displays (within-subject blocks) counts as one cluster per
-  display, an approximation the page states.
+  Participants who saw both (within-subject blocks) are compared with themselves instead:
+  a sign-flip permutation test of their own differences.
 - Manipulation checks: hit and false-alarm rates and d' per explanation display.
 - Agreement per task kind, condition and display: Fleiss' kappa on the items with the most common
   number of raters, Krippendorff's alpha (nominal) on every item.
@@ -24,6 +24,7 @@ from studies.analysis.statistics import (
     dprime,
     fleiss_kappa,
     krippendorff_alpha_nominal,
+    paired_permutation_test,
     wilson,
 )
 from studies.models import Study
@@ -55,13 +56,25 @@ def label_checks(study: Study, given: list[answers.Answer] | None = None) -> dic
     ]
     effects = []
     for stimulus, by_participant in sorted(clusters.items()):
-        pairs = [(shown, answers) for (_, shown), answers in by_participant.items()]
-        difference, p_value = cluster_permutation_test(pairs, "with", "without")
+        both = sorted(
+            {p for p, shown in by_participant if shown == "with"}
+            & {p for p, shown in by_participant if shown == "without"}
+        )
+        if both:
+            # Within-subject: each participant is their own control (sign-flip permutation).
+            paired = [(by_participant[(p, "with")], by_participant[(p, "without")]) for p in both]
+            difference, p_value = paired_permutation_test(paired)
+            test = "paired"
+        else:
+            groups = [(shown, answers) for (_, shown), answers in by_participant.items()]
+            difference, p_value = cluster_permutation_test(groups, "with", "without")
+            test = "between"
         effects.append(
             {
                 "stimulus": stimulus,
                 "difference": difference,
                 "p_value": p_value,
+                "test": test,
                 "participants": len({p for p, _ in by_participant}),
             }
         )

@@ -127,6 +127,29 @@ def cluster_permutation_test(
     return Estimate(float(observed), float(low), float(high), int(counts.sum())), float(p_value)
 
 
+def paired_permutation_test(
+    pairs: Sequence[tuple[Sequence[int], Sequence[int]]], permutations: int = 5000, seed: int = 0
+) -> tuple[Estimate, float | None]:
+    """For participants who answered under both levels (within-subject blocks): the mean of
+    their differences in the rate of 1s (first − second), with a two-sided p-value from
+    flipping the sign of whole participants' differences and a bootstrap interval over
+    participants. `pairs`: ([0/1 answers] under the first level, [...] under the second)."""
+    differences = np.array(
+        [np.mean(first) - np.mean(second) for first, second in pairs if len(first) and len(second)],
+        dtype=float,
+    )
+    if len(differences) == 0:
+        return Estimate.missing("no participant answered under both levels"), None
+    observed = float(differences.mean())
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([-1.0, 1.0], size=(permutations, len(differences)))
+    flipped = np.abs((signs * differences).mean(axis=1))
+    p_value = (1 + int(np.sum(flipped >= abs(observed) - 1e-12))) / (permutations + 1)
+    draws = rng.integers(0, len(differences), size=(2000, len(differences)))
+    low, high = np.quantile(differences[draws].mean(axis=1), [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return Estimate(observed, float(low), float(high), len(differences)), float(p_value)
+
+
 def dprime(hits: int, misses: int, false_alarms: int, correct_rejections: int) -> Estimate:
     """Sensitivity d' = z(hit rate) − z(false-alarm rate), with the log-linear correction
     (Hautus 1995: 0.5 added to every cell) so that perfect rates stay finite; the

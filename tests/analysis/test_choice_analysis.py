@@ -69,7 +69,7 @@ def test_an_explanation_effect_on_label_checks_is_measured_over_participants(tmp
         and rates[("adversarial", "none")]["participants"] == 4
     )
     [effect] = result["explanation_effect"]
-    assert effect["difference"].value == -1 and effect["participants"] == 8
+    assert effect["difference"].value == -1 and effect["participants"] == 8 and effect["test"] == "between"
     # 4 against 4 participants: 2 of the 70 labellings are as extreme as the observed one.
     assert effect["p_value"] == pytest.approx(2 / 70, abs=0.01)
     agreement = {row["display"]: row for row in choices.agreement(study)}
@@ -110,3 +110,19 @@ def test_no_answers_no_numbers(tmp_path):
     study = study_with(tmp_path, [], task_kind="label_check")
     assert choices.label_checks(study) == {"rates": [], "explanation_effect": []}
     assert choices.manipulation_checks(study) == [] and choices.agreement(study) == []
+
+
+def test_within_subject_blocks_compare_each_participant_with_themselves(tmp_path):
+    blocks = [
+        {"name": "without", "explanation_display": "none"},
+        {"name": "with", "explanation_display": "side_by_side"},
+    ]
+    study = study_with(
+        tmp_path, [], per_participant=4, task_kind="label_check", explanation_display="none", blocks=blocks
+    )
+    take_part(study, lambda p, t: "no" if t.block == "with" else "yes", 4)
+    [effect] = choices.label_checks(study)["explanation_effect"]
+    assert effect["test"] == "paired" and effect["participants"] == 4
+    assert effect["difference"].value == -1 and effect["difference"].n == 4
+    # Four participants, all the same sign: 2 of the 16 sign patterns are as extreme.
+    assert effect["p_value"] == pytest.approx(2 / 16, abs=0.02)

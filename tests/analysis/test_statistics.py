@@ -113,3 +113,22 @@ def test_the_vectorised_bootstrap_of_a_mean_draws_exactly_what_the_general_one_d
     values = [0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 0]
     assert s.bootstrap_mean(values, seed=9) == s.bootstrap(values, np.mean, seed=9)
     assert s.bootstrap_mean([]).why_not == "no observations"
+
+
+def test_the_paired_permutation_test_agrees_with_scipy_on_participants_own_differences():
+    rng = np.random.default_rng(12)
+    pairs = [(list(rng.random(6) < 0.7), list(rng.random(6) < 0.5)) for _ in range(14)]
+    difference, p_value = s.paired_permutation_test(pairs, permutations=4000, seed=2)
+    first = [np.mean(a) for a, _ in pairs]
+    second = [np.mean(b) for _, b in pairs]
+    reference = stats.permutation_test(
+        (first, second),
+        lambda x, y: np.mean(np.asarray(x) - np.asarray(y)),
+        permutation_type="samples",
+        n_resamples=4000,
+        random_state=2,
+    )
+    assert difference.value == pytest.approx(reference.statistic)
+    assert p_value == pytest.approx(reference.pvalue, abs=0.02)
+    assert difference.low <= difference.value <= difference.high and difference.n == 14
+    assert s.paired_permutation_test([([1], [])])[0].why_not == "no participant answered under both levels"
