@@ -70,11 +70,9 @@ def results(request, slug: str):
     if request.GET.get("format") == "json":
         return JsonResponse(analysis_results.as_json(found))
     context = {**found, "study": study, "threshold_param": request.GET.get("threshold", "")}
+    context["charts"] = analysis_results.chart_svgs(found)
     if "topk" in found:
-        context["chart"] = analysis_results.topk_chart(found["topk"])
         context["topk_rows"] = [(label, found["topk"][name]) for name, label in analysis_results.TOPK_RATES]
-    if "label_checks" in found:
-        context["label_chart"] = analysis_results.label_check_chart(found["label_checks"])
     return render(request, "studies/results.html", context)
 
 

@@ -6,6 +6,8 @@ reliability of every judgment), from the answered data trials of valid real part
   explanation, tested by permuting whole participants (their answers are not independent).
   Participants who saw both (within-subject blocks) are compared with themselves instead:
   a sign-flip permutation test of their own differences.
+- Forced choices: the same for the share preferring the model's label to the dataset's, and
+  the images where most raters preferred it.
 - Manipulation checks: hit and false-alarm rates and d' per explanation display.
 - Agreement per task kind, condition and display: Fleiss' kappa on the items with the most common
   number of raters, Krippendorff's alpha (nominal) on every item.
@@ -33,52 +35,89 @@ NO_EXPLANATION = "none"
 
 
 def label_checks(study: Study, given: list[answers.Answer] | None = None) -> dict:
+    """The share who found the model's label reasonable ("yes")."""
+    given = answers.load(study, Study.TaskKind.LABEL_CHECK) if given is None else given
+    return _shares(given, lambda row: row.answer.get("choice") == "yes", "accepted")
+
+
+def forced_choices(study: Study, given: list[answers.Answer] | None = None) -> dict:
+    """The share who preferred the model's label to the dataset's (an item's labels are the
+    dataset's, then the model's), and the images where most valid raters did: mistakes
+    that people judge correct."""
+    given = answers.load(study, Study.TaskKind.FORCED_CHOICE) if given is None else given
+    found = _shares(given, _prefers_model, "model_preferred")
+    votes: dict[int, list[int]] = defaultdict(list)
+    items = {}
+    for row in given:
+        votes[row.item.id].append(int(_prefers_model(row)))
+        items[row.item.id] = row.item
+    found["model_preferred_items"] = [
+        {
+            "image": items[item_id].image.original_name,
+            "dataset_label": items[item_id].labels[0]["text"],
+            "model_label": items[item_id].labels[1]["text"],
+            "stimulus": "adversarial" if items[item_id].adversarial_id else "clean",
+            "preferred_by": sum(chosen),
+            "raters": len(chosen),
+        }
+        for item_id, chosen in sorted(votes.items())
+        if 2 * sum(chosen) > len(chosen)
+    ]
+    return found
+
+
+def _prefers_model(row: answers.Answer) -> bool:
+    return row.answer.get("choice") == row.item.labels[1]["id"]
+
+
+def _shares(given: list[answers.Answer], success, name: str) -> dict:
+    """The share of successes per stimulus type and explanation display, and for each
+    stimulus type the difference with versus without an explanation, tested on whole
+    participants."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     people: dict[tuple[str, str], set[int]] = defaultdict(set)
     clusters: dict[str, dict[tuple[int, str], list[int]]] = defaultdict(lambda: defaultdict(list))
-    given = answers.load(study, Study.TaskKind.LABEL_CHECK) if given is None else given
     for row in given:
-        participant, display, item, answer = row.participant_id, row.display, row.item, row.answer
-        stimulus = "adversarial" if item.adversarial_id else "clean"
-        yes = int(answer.get("choice") == "yes")
-        groups[(stimulus, display)].append(yes)
+        participant, display = row.participant_id, row.display
+        stimulus = "adversarial" if row.item.adversarial_id else "clean"
+        outcome = int(success(row))
+        groups[(stimulus, display)].append(outcome)
         people[(stimulus, display)].add(participant)
         shown = "with" if display != NO_EXPLANATION else "without"
-        clusters[stimulus][(participant, shown)].append(yes)
+        clusters[stimulus][(participant, shown)].append(outcome)
     rates = [
         {
             "stimulus": stimulus,
             "display": display,
-            "accepted": wilson(sum(v), len(v)),
+            name: wilson(sum(v), len(v)),
             "participants": len(people[(stimulus, display)]),
         }
         for (stimulus, display), v in sorted(groups.items())
     ]
-    effects = []
-    for stimulus, by_participant in sorted(clusters.items()):
-        both = sorted(
-            {p for p, shown in by_participant if shown == "with"}
-            & {p for p, shown in by_participant if shown == "without"}
-        )
-        if both:
-            # Within-subject: each participant is their own control (sign-flip permutation).
-            paired = [(by_participant[(p, "with")], by_participant[(p, "without")]) for p in both]
-            difference, p_value = paired_permutation_test(paired)
-            test = "paired"
-        else:
-            groups = [(shown, answers) for (_, shown), answers in by_participant.items()]
-            difference, p_value = cluster_permutation_test(groups, "with", "without")
-            test = "between"
-        effects.append(
-            {
-                "stimulus": stimulus,
-                "difference": difference,
-                "p_value": p_value,
-                "test": test,
-                "participants": len({p for p, _ in by_participant}),
-            }
-        )
-    return {"rates": rates, "explanation_effect": effects}
+    return {"rates": rates, "explanation_effect": [_effect(s, by) for s, by in sorted(clusters.items())]}
+
+
+def _effect(stimulus: str, by_participant: dict[tuple[int, str], list[int]]) -> dict:
+    both = sorted(
+        {p for p, shown in by_participant if shown == "with"}
+        & {p for p, shown in by_participant if shown == "without"}
+    )
+    if both:
+        # Within-subject: each participant is their own control (sign-flip permutation).
+        paired = [(by_participant[(p, "with")], by_participant[(p, "without")]) for p in both]
+        difference, p_value = paired_permutation_test(paired)
+        test = "paired"
+    else:
+        groups = [(shown, outcomes) for (_, shown), outcomes in by_participant.items()]
+        difference, p_value = cluster_permutation_test(groups, "with", "without")
+        test = "between"
+    return {
+        "stimulus": stimulus,
+        "difference": difference,
+        "p_value": p_value,
+        "test": test,
+        "participants": len({p for p, _ in by_participant}),
+    }
 
 
 def manipulation_checks(study: Study, given: list[answers.Answer] | None = None) -> list[dict]:

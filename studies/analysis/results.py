@@ -38,6 +38,8 @@ def results(study: Study, threshold: float = topk.THRESHOLD) -> dict:
         found["topk"] = topk.analyse(study, threshold, loaded[Study.TaskKind.TOPK_SELECT])
     if Study.TaskKind.LABEL_CHECK in loaded:
         found["label_checks"] = choices.label_checks(study, loaded[Study.TaskKind.LABEL_CHECK])
+    if Study.TaskKind.FORCED_CHOICE in loaded:
+        found["forced_choices"] = choices.forced_choices(study, loaded[Study.TaskKind.FORCED_CHOICE])
     if Study.TaskKind.MANIPULATION_CHECK in loaded:
         found["manipulation_checks"] = choices.manipulation_checks(
             study, loaded[Study.TaskKind.MANIPULATION_CHECK]
@@ -46,11 +48,47 @@ def results(study: Study, threshold: float = topk.THRESHOLD) -> dict:
     return found
 
 
-def label_check_chart(analysis: dict) -> str:
-    rows = [(f"{r['stimulus']}, {r['display']}", r["accepted"]) for r in analysis["rates"]]
-    return charts.interval_bars("Label checks: share who found the model's label reasonable", rows)
-
-
-def topk_chart(analysis: dict) -> str:
-    rows = [(label, analysis[name]) for name, label in TOPK_RATES]
-    return charts.interval_bars("Top-k judgment: the dataset's error against the rectified error", rows)
+def chart_svgs(found: dict) -> dict[str, str]:
+    """One SVG chart per analysed section of `found` (what results() returned)."""
+    svgs = {}
+    if "topk" in found:
+        rows = [(label, found["topk"][name]) for name, label in TOPK_RATES]
+        svgs["topk"] = charts.interval_bars(
+            "Top-k judgment: the dataset's error against the rectified error", rows
+        )
+    for section, measure, title in (
+        ("label_checks", "accepted", "Label checks: share who found the model's label reasonable"),
+        ("forced_choices", "model_preferred", "Forced choices: share preferring the model's label"),
+    ):
+        if section in found:
+            rows = [(f"{r['stimulus']}, {r['display']}", r[measure]) for r in found[section]["rates"]]
+            svgs[section] = charts.interval_bars(title, rows)
+            effects = [(e["stimulus"], e["difference"]) for e in found[section]["explanation_effect"]]
+            svgs[f"{section}_effect"] = charts.interval_bars(
+                "Difference with − without an explanation", effects, domain=(-1.0, 1.0)
+            )
+    if found.get("manipulation_checks"):
+        rows = found["manipulation_checks"]
+        rates = [(f"{r['display']}: hits", r["hit_rate"]) for r in rows]
+        rates += [(f"{r['display']}: false alarms", r["false_alarm_rate"]) for r in rows]
+        svgs["manipulation_rates"] = charts.interval_bars(
+            "Manipulation checks: hit and false-alarm rates", rates
+        )
+        dprimes = [(r["display"], r["dprime"]) for r in rows]
+        highest = max([3.0] + [r["dprime"].high for r in rows if r["dprime"].high is not None])
+        svgs["manipulation_dprime"] = charts.interval_bars(
+            "Manipulation checks: sensitivity d′",
+            dprimes,
+            domain=(min(0.0, -highest / 3), highest),
+            percent=False,
+        )
+    if found["agreement"]:
+        rows = [
+            (f"{r['task_kind']}, {r['condition']}, {r['display']}: {name}", r[key])
+            for r in found["agreement"]
+            for key, name in (("fleiss_kappa", "κ"), ("krippendorff_alpha", "α"))
+        ]
+        svgs["agreement"] = charts.interval_bars(
+            "Agreement between raters", rows, domain=(-1.0, 1.0), percent=False
+        )
+    return svgs

@@ -4,7 +4,8 @@ accepted it.
 
 Only answered data trials of real, valid participants count. An item is an image (with its
 top-k); items without a dataset label count for the rectified error but not for the
-dataset's. Intervals are bootstrap intervals over items.
+dataset's. Intervals are bootstrap intervals over items; per class, Wilson intervals
+(a class's images are few binary outcomes).
 """
 
 from __future__ import annotations
@@ -103,9 +104,11 @@ def analyse(study: Study, threshold: float = THRESHOLD, given: list[answers.Answ
                 "class_id": class_id,
                 "label": label,
                 "items": len(group),
-                "dataset_top1_error": sum(1 for i in group if not i.dataset_correct(1)) / len(group),
-                "rectified_top1_error": sum(1 for i in group if not i.rectified_correct(1, threshold))
-                / len(group),
+                # Wilson intervals: a class has few images, and each is one binary outcome.
+                "dataset_top1_error": wilson(sum(1 for i in group if not i.dataset_correct(1)), len(group)),
+                "rectified_top1_error": wilson(
+                    sum(1 for i in group if not i.rectified_correct(1, threshold)), len(group)
+                ),
             }
             for (class_id, label), group in sorted(per_class.items())
         ],

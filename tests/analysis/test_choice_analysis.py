@@ -126,3 +126,49 @@ def test_within_subject_blocks_compare_each_participant_with_themselves(tmp_path
     assert effect["difference"].value == -1 and effect["difference"].n == 4
     # Four participants, all the same sign: 2 of the 16 sign patterns are as extreme.
     assert effect["p_value"] == pytest.approx(2 / 16, abs=0.02)
+
+
+def test_forced_choices_measure_preference_for_the_models_label_and_list_disputed_images(tmp_path):
+    study = study_with(
+        tmp_path,
+        [("without", "none"), ("with", "side_by_side")],
+        task_kind="forced_choice",
+        explanation_display="none",
+        per_participant=3,
+    )
+
+    # With an explanation, everyone prefers the model's label; without, only for even images.
+    def choose(participant, trial):
+        model = trial.item.labels[1]["id"]
+        dataset = trial.item.labels[0]["id"]
+        prefers_model = participant.condition == "with" or trial.item.image_id % 2 == 0
+        return model if prefers_model else dataset
+
+    take_part(study, choose, 8)
+    answered = Trial.objects.filter(role="main").select_related("response", "item", "participant")
+    without = [t for t in answered if t.participant.condition == "without"]
+    expected_without = sum(t.item.image_id % 2 == 0 for t in without) / len(without)
+    result = choices.forced_choices(study)
+    rates = {r["display"]: r["model_preferred"] for r in result["rates"]}
+    assert rates["side_by_side"].value == 1 and rates["side_by_side"].n == 12
+    assert rates["none"].value == pytest.approx(expected_without) and rates["none"].n == 12
+    assert rates["none"].low < rates["none"].value < rates["none"].high
+    [effect] = result["explanation_effect"]
+    assert effect["stimulus"] == "clean" and effect["test"] == "between" and effect["participants"] == 8
+    assert effect["difference"].value == pytest.approx(1 - expected_without)
+    # Images most raters judged by the model's label: the even ones, and the odd ones only
+    # where the raters who saw an explanation outnumber those who did not.
+    votes = {}
+    for trial in answered:
+        chosen = trial.response.answer["choice"] == trial.item.labels[1]["id"]
+        votes.setdefault(trial.item.image.original_name, []).append(chosen)
+    disputed = {name for name, chosen in votes.items() if 2 * sum(chosen) > len(chosen)}
+    assert {r["image"] for r in result["model_preferred_items"]} == disputed
+    assert disputed
+    staff = Client()
+    staff.force_login(factories.researcher())
+    page = staff.get(f"/studies/{study.slug}/results/").content.decode()
+    assert 'id="forced-rates"' in page and 'id="forced-effect"' in page and 'id="model-preferred"' in page
+    assert page.count("<svg") >= 3  # rates, effect, agreement
+    data = staff.get(f"/studies/{study.slug}/results/?format=json").json()
+    assert data["forced_choices"]["rates"][0]["model_preferred"]["n"] == 12

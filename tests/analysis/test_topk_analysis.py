@@ -4,6 +4,7 @@ against the rectified error, accepted mistakes and rejected dataset labels."""
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
+from statsmodels.stats.proportion import proportion_confint
 
 from inference.labelsets import imagenet_1k
 from inference.models import Prediction
@@ -74,6 +75,14 @@ def test_the_rectified_error_counts_what_most_raters_accept(judged):
         estimate = result[name]
         assert estimate.low <= estimate.value <= estimate.high and estimate.n == 4
     assert [row["items"] for row in result["per_class"]] == [1, 1, 1, 1]
+    # Per class (one image each here): a Wilson interval on that class's images.
+    dataset_errors = [row["dataset_top1_error"] for row in result["per_class"]]
+    assert sum(e.value for e in dataset_errors) == 2 and all(e.n == 1 for e in dataset_errors)
+    for row in result["per_class"]:
+        for name in ("dataset_top1_error", "rectified_top1_error"):
+            estimate = row[name]
+            low, high = proportion_confint(round(estimate.value), 1, method="wilson")
+            assert (estimate.low, estimate.high) == (pytest.approx(low), pytest.approx(high))
 
 
 def test_a_stricter_threshold_rejects_the_narrowly_accepted_mistake(judged):
