@@ -134,6 +134,19 @@ def test_a_celery_worker_process_computes_the_predictions_on_postgres(worker, ph
     assert again.pk == job.pk and Prediction.objects.count() == 3
 
 
+def test_health_reports_the_broker_and_a_live_worker(worker, client):
+    # The worker answers pings once it has started; until then the site is degraded.
+    deadline = time.monotonic() + 60
+    while (body := client.get("/health/").json())["status"] != "ok" and time.monotonic() < deadline:
+        assert body["status"] == "degraded" and body["checks"]["broker"]["ok"], body
+        time.sleep(0.5)
+    assert body["status"] == "ok", body
+    assert body["checks"]["workers"]["replied"] >= 1 and body["checks"]["database"]["vendor"] == "postgresql"
+    stop_worker(worker)
+    body = client.get("/health/").json()
+    assert body["status"] == "degraded" and body["checks"]["workers"]["ok"] is False
+
+
 def test_the_prepare_command_queues_the_job_and_follows_it_to_the_end(worker, photos, capsys):
     classifier = register_bundled()
     call_command("prepare", image_set=photos.name, classifier=classifier.name, verbosity=0)
