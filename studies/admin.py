@@ -140,6 +140,19 @@ class StudyAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            "Rate limits",
+            {
+                "classes": ["collapse"],
+                "description": "Requests beyond these get 429 with Retry-After; the participant page waits "
+                "and retries.",
+                "fields": [
+                    "sessions_per_address_per_minute",
+                    "requests_per_token_per_minute",
+                    "requests_per_address_per_minute",
+                ],
+            },
+        ),
         ("Reproducibility", {"fields": ["seed", "current_version", "launched_at"]}),
     ]
 

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from studies.api import serializers as s
 from studies.api.auth import CanReadStudyData, IsParticipant, ParticipantTokenAuthentication
+from studies.api.throttles import ParticipantThrottle, SessionThrottle
 from studies.models import Study
 from studies.services import export, sessions, trials
 from studies.services import status as study_status
@@ -19,11 +20,13 @@ from studies.services import status as study_status
 class ParticipantView(APIView):
     authentication_classes = [ParticipantTokenAuthentication]
     permission_classes = [IsParticipant]
+    throttle_classes = [ParticipantThrottle]
 
 
 class SessionCreate(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = [SessionThrottle]
 
     @extend_schema(request=s.SessionRequest, responses={200: s.SessionCreated, 201: s.SessionCreated})
     def post(self, request, slug: str):

@@ -8,6 +8,7 @@ identity parameter) is at most one participant of a study.
 
 from .design import Condition, Item, Study, StudyVersion, new_completion_code, new_seed
 from .participation import AuditLog, ExclusionEvent, Participant, Recruitment, Response, Trial
+from .rate_limit import RateCounter
 
 __all__ = [
     "AuditLog",
@@ -15,6 +16,7 @@ __all__ = [
     "ExclusionEvent",
     "Item",
     "Participant",
+    "RateCounter",
     "Recruitment",
     "Response",
     "Study",

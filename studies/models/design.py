@@ -202,6 +202,22 @@ class Study(models.Model):
         validators=[MinValueValidator(1)],
         help_text="A session idle this long gives back its place and its unanswered items.",
     )
+    sessions_per_address_per_minute = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="New sessions one client address may start per minute. Raise it for a lab or "
+        "classroom whose participants share one address.",
+    )
+    requests_per_token_per_minute = models.PositiveIntegerField(
+        default=120,
+        validators=[MinValueValidator(1)],
+        help_text="Requests one participant may send per minute (a trial takes two or three).",
+    )
+    requests_per_address_per_minute = models.PositiveIntegerField(
+        default=3000,
+        validators=[MinValueValidator(1)],
+        help_text="Requests all participants behind one client address may send per minute.",
+    )
     full_code = models.CharField(max_length=50, blank=True, help_text="Shown when the study is full.")
     full_redirect_url = models.URLField(blank=True, help_text="Where arrivals go when the study is full.")
     exclusion_rules = models.JSONField(
