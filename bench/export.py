@@ -68,7 +68,9 @@ def recreate_database(url: str, create: bool = True) -> None:
 
 
 def make_study(slug: str, responses: int):
-    """A launched top-k study with `responses` answered trials (100 per participant)."""
+    """A launched top-k study with `responses` answered trials (100 per participant). Answers
+    vary as real ones do: each trial selects one of the 32 subsets of its five labels, and the
+    client measurements differ between participants and, for hidden time, between trials."""
     from django.db import connection
 
     from inference.labelsets import imagenet_1k
@@ -155,9 +157,17 @@ def make_study(slug: str, responses: int):
             """
             INSERT INTO studies_response (trial_id, answer, rt_ms, client, idempotency_key, receipt,
                 created_at)
-            SELECT t.id, jsonb_build_object('selected', jsonb_build_array(t.options->0->>'id')),
-                500 + (t.id %% 1500), '{"dpr": 1, "input": "mouse", "hidden_ms": 0}', md5(t.id::text), '{}',
-                now()
+            SELECT t.id,
+                jsonb_build_object('selected', COALESCE((
+                    SELECT jsonb_agg(o.value->>'id' ORDER BY o.n)
+                    FROM jsonb_array_elements(t.options) WITH ORDINALITY AS o(value, n)
+                    WHERE ((t.id * 7) %% 32) & (1 << (o.n::int - 1)) <> 0), '[]'::jsonb)),
+                500 + (t.id %% 1500),
+                jsonb_build_object('dpr', 1 + p.id %% 2, 'viewport', jsonb_build_array(1024 + p.id %% 400, 768),
+                    'displayed', jsonb_build_array(448, 448), 'natural', jsonb_build_array(224, 224),
+                    'scaled', false, 'sha256_checked', true, 'input', 'mouse',
+                    'hidden_ms', CASE WHEN t.id %% 7 = 0 THEN t.id %% 3000 ELSE 0 END),
+                md5(t.id::text), '{}', now()
             FROM studies_trial t JOIN studies_participant p ON p.id = t.participant_id
             WHERE p.study_id = %s
             """,
@@ -243,7 +253,7 @@ def results_page_seconds(slug: str) -> float:
     study = Study.objects.get(slug=slug)
     start = time.perf_counter()
     found = results.results(study)
-    context = {**found, "study": study, "chart": results.topk_chart(found["topk"])}
+    context = {**found, "study": study, "charts": results.chart_svgs(found)}
     context["topk_rows"] = [(label, found["topk"][name]) for name, label in results.TOPK_RATES]
     render_to_string("studies/results.html", context)
     return time.perf_counter() - start

@@ -4,8 +4,14 @@ Rows are read with a server-side iterator in chunks and written as they are prod
 so memory stays flat however many responses a study has. Participants appear only by
 pseudonym; raw recruitment ids are never exported."""
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from types import SimpleNamespace
+
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from studies.models import Item, Participant, Response, Study, Trial
 from studies.services import allocation, task_kinds
@@ -102,11 +108,8 @@ def _pair(value, index: int):
     return value[index] if isinstance(value, list | tuple) and len(value) > index else ""
 
 
-def _rank_columns(trial: "_TrialRow", answer: dict, k: int) -> list:
+def _rank_columns(labels: list, positions: dict, selected: set, k: int) -> list:
     """The model's top-k of a top-k trial, with each label's position and selection."""
-    labels = trial.item.labels if trial.kind == Study.TaskKind.TOPK_SELECT else []
-    selected = set(answer.get("selected", []))
-    positions = {option["id"]: position for position, option in enumerate(trial.options, start=1)}
     columns = []
     for rank in range(1, k + 1):
         label = labels[rank - 1] if rank <= len(labels) else None
@@ -146,7 +149,9 @@ def _stimulus_columns(item, config: dict, display: str) -> list:
     ]
 
 
-def _client_columns(client: dict) -> list:
+def _client_columns(client_json: str | None) -> tuple:
+    client = json.loads(client_json) if client_json else {}
+    client = client if isinstance(client, dict) else {}
     views = client.get("explanation_views") if isinstance(client.get("explanation_views"), list) else []
     open_ms = 0
     for view in views:
@@ -154,7 +159,7 @@ def _client_columns(client: dict) -> list:
             end = view.get("close_ms")
             if isinstance(end, int | float):
                 open_ms += max(0, end - view["open_ms"])
-    return [
+    return (
         client.get("dpr", ""),
         _pair(client.get("viewport"), 0),
         _pair(client.get("viewport"), 1),
@@ -166,58 +171,36 @@ def _client_columns(client: dict) -> list:
         client.get("hidden_count", ""),
         len(views) if views else "",
         round(open_ms) if views else "",
-    ]
-
-
-@dataclass(slots=True)
-class _TrialRow:
-    """The trial fields a row needs (what services such as allocation.display_of read)."""
-
-    id: int
-    index: int
-    role: str
-    block: str
-    kind: str
-    prompt: str
-    options: list
-    expected: dict | None
-    presented_at: object
-    item: Item
-    participant: Participant
-
-
-@dataclass(slots=True)
-class _ResponseRow:
-    rt_ms: int
-    answer: dict
-    client: dict
-    created_at: object
-    trial: _TrialRow
-
-    FIELDS = (
-        "rt_ms",
-        "answer",
-        "client",
-        "created_at",
-        "trial_id",
-        "trial__index",
-        "trial__role",
-        "trial__block",
-        "trial__kind",
-        "trial__prompt",
-        "trial__options",
-        "trial__expected",
-        "trial__presented_at",
-        "trial__item_id",
-        "trial__participant_id",
     )
 
-    @classmethod
-    def of(cls, values: tuple, participants: dict, items: dict) -> "_ResponseRow":
-        rt_ms, answer, client, created_at, *trial, item_id, participant_id = values
-        return cls(
-            rt_ms, answer, client, created_at, _TrialRow(*trial, items[item_id], participants[participant_id])
-        )
+
+# What a row reads, as plain values. JSON columns come as their text: the answer-dependent
+# columns are a pure function of that text and the item, so repeated answers (a study has
+# few distinct ones per item) are decoded and formatted once, in a bounded cache.
+FIELDS = (
+    "rt_ms",
+    "answer_json",
+    "client_json",
+    "created_at",
+    "trial_id",
+    "trial__index",
+    "trial__role",
+    "trial__block",
+    "trial__kind",
+    "trial__prompt",
+    "options_json",
+    "expected_json",
+    "trial__presented_at",
+    "trial__item_id",
+    "trial__participant_id",
+)
+JSON_FIELDS = {
+    "answer_json": "answer",
+    "client_json": "client",
+    "options_json": "trial__options",
+    "expected_json": "trial__expected",
+}
+CACHE_SIZE = 8192
 
 
 class _Shared:
@@ -265,42 +248,53 @@ class _Shared:
         return found
 
 
-def _row(response: "_ResponseRow", k: int, shared: _Shared) -> list:
-    trial = response.trial
-    participant = trial.participant
-    item = trial.item
-    config = participant.version.config
-    answer = response.answer
-    selected = set(answer.get("selected", []))
-    texts = {option["id"]: option["text"] for option in trial.options}
-    ids = [option["id"] for option in trial.options]
-    choice = answer.get("choice", "")
-    expected = trial.expected or {}
-    return [
-        *shared.of_participant(participant),
-        trial.index,
-        trial.id,
-        trial.role,
-        trial.block,
-        trial.kind,
-        *shared.of_item(item, config, allocation.display_of(trial)),
-        trial.prompt,
-        *_rank_columns(trial, answer, k),
-        _flag("none" in selected) if "selected" in answer else "",
-        JOIN.join(texts[i] for i in ids if i in selected),
-        JOIN.join(ids),
-        JOIN.join(texts[i] for i in ids),
-        choice,
-        texts.get(choice, ""),
-        ids.index(choice) + 1 if choice in ids else "",
-        answer.get("confidence", ""),
-        expected.get("choice") or JOIN.join(expected.get("selected", [])),
-        _flag(task_kinds.is_correct(trial, answer)),
-        response.rt_ms,
-        _iso(trial.presented_at),
-        _iso(response.created_at),
-        *_client_columns(response.client or {}),
-    ]
+class _AnswerColumns:
+    """The columns from the model's top-k to `correct`: they depend only on the item, the
+    task kind and the JSON of options, answer and expected answer."""
+
+    def __init__(self, items: dict, k: int):
+        self.items = items
+        self.k = k
+        self.of = lru_cache(maxsize=CACHE_SIZE)(self._columns)
+
+    def _columns(self, item_id: int, kind: str, options_json: str, answer_json: str, expected_json) -> tuple:
+        options = json.loads(options_json)
+        answer = json.loads(answer_json)
+        expected = json.loads(expected_json) if expected_json else None
+        selected = set(answer.get("selected", []))
+        texts = {option["id"]: option["text"] for option in options}
+        ids = [option["id"] for option in options]
+        positions = {option_id: position for position, option_id in enumerate(ids, start=1)}
+        labels = self.items[item_id].labels if kind == Study.TaskKind.TOPK_SELECT else []
+        choice = answer.get("choice", "")
+        return (
+            *_rank_columns(labels, positions, selected, self.k),
+            _flag("none" in selected) if "selected" in answer else "",
+            JOIN.join(texts[i] for i in ids if i in selected),
+            JOIN.join(ids),
+            JOIN.join(texts[i] for i in ids),
+            choice,
+            texts.get(choice, ""),
+            positions.get(choice, ""),
+            answer.get("confidence", ""),
+            (expected or {}).get("choice") or JOIN.join((expected or {}).get("selected", [])),
+            _flag(task_kinds.is_correct(SimpleNamespace(expected=expected), answer)),
+        )
+
+
+class _Display:
+    """How each trial showed explanations, from its participant's version and its block."""
+
+    def __init__(self):
+        self.found: dict[tuple[int, str], str] = {}
+
+    def of(self, participant, block: str) -> str:
+        key = (participant.id, block)
+        display = self.found.get(key)
+        if display is None:
+            trial = SimpleNamespace(participant=participant, block=block)
+            display = self.found[key] = allocation.display_of(trial)
+        return display
 
 
 @dataclass(frozen=True)
@@ -353,7 +347,32 @@ def response_rows(study: Study, included: Included = Included()) -> Iterator[lis
     if not (included.pilot and included.excluded):
         responses = responses.filter(trial__participant__in=participants_of(study, included))
     shared = _Shared()
-    # Plain values, not model instances: a row then costs its own fields and nothing more.
-    for values in responses.values_list(*_ResponseRow.FIELDS).iterator(chunk_size=5000):
-        response = _ResponseRow.of(values, participants, items)
-        yield _row(response, k, shared)
+    answers = _AnswerColumns(items, k)
+    displays = _Display()
+    client_columns = lru_cache(maxsize=CACHE_SIZE)(_client_columns)
+    # Plain values, not model instances; JSON as text (see FIELDS).
+    responses = responses.annotate(
+        **{name: Cast(field, TextField()) for name, field in JSON_FIELDS.items()}
+    ).values_list(*FIELDS)
+    for values in responses.iterator(chunk_size=5000):
+        (
+            rt_ms, answer_json, client_json, created_at, trial_id, index, role, block, kind, prompt,
+            options_json, expected_json, presented_at, item_id, participant_id,
+        ) = values  # fmt: skip
+        participant = participants[participant_id]
+        item = items[item_id]
+        yield [
+            *shared.of_participant(participant),
+            index,
+            trial_id,
+            role,
+            block,
+            kind,
+            *shared.of_item(item, participant.version.config, displays.of(participant, block)),
+            prompt,
+            *answers.of(item_id, kind, options_json, answer_json, expected_json),
+            rt_ms,
+            _iso(presented_at),
+            _iso(created_at),
+            *client_columns(client_json),
+        ]
