@@ -26,8 +26,8 @@ from studies.models import (
     StudyVersion,
     Trial,
 )
+from studies.services import access, presets, sessions, stimuli, versions
 from studies.services import launch as lifecycle
-from studies.services import presets, sessions, stimuli, versions
 from studies.services.errors import ServiceError
 
 admin.site.site_header = "SecondLook"
@@ -43,7 +43,18 @@ def answer_text(answer: dict) -> str:
     return ", ".join(answer.get("selected", []))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class StudyScopedAdmin(admin.ModelAdmin):
+    """Rows of the studies the researcher sees (services/access.py); `study_path` leads from
+    a row to its study. The study filter lists only those studies."""
+
+    study_path = "study"
+
+    def get_queryset(self, request):
+        visible = access.studies_for(request.user)
+        return super().get_queryset(request).filter(**{f"{self.study_path}__in": visible})
+
+
+class ReadOnlyAdmin(StudyScopedAdmin):
     """Data written by participants and workers: visible to researchers, never edited."""
 
     def has_add_permission(self, request, obj=None):
@@ -77,6 +88,7 @@ class StudyAdmin(admin.ModelAdmin):
     list_display = ["title", "slug", "status", "classifier", "image_set", "participant_count", "links"]
     list_filter = ["status"]
     search_fields = ["title", "slug"]
+    filter_horizontal = ["researchers"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["status", "current_version", "launched_at", "readiness", "links"]
     actions = ["prepare", "start_pilot", "launch", "pause", "resume", "close"]
@@ -154,10 +166,17 @@ class StudyAdmin(admin.ModelAdmin):
             },
         ),
         ("Reproducibility", {"fields": ["seed", "current_version", "launched_at"]}),
+        ("Access", {"fields": ["researchers"]}),
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(n_participants=Count("participants"))
+        visible = access.studies_for(request.user).values("pk")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(pk__in=visible)
+            .annotate(n_participants=Count("participants"))
+        )
 
     def get_urls(self):
         preset = path("preset/", self.admin_site.admin_view(self.preset_view), name="studies_study_preset")
@@ -177,6 +196,7 @@ class StudyAdmin(admin.ModelAdmin):
             except ServiceError as error:
                 form.add_error(None, error.detail)
             else:
+                access.add_creator(study, request.user)
                 self.message_user(request, f"{study}: created as a draft. Prepare it, then launch it.")
                 return redirect("admin:studies_study_change", study.pk)
         context = {**self.admin_site.each_context(request), "form": form, "presets": presets.PRESETS.values()}
@@ -184,6 +204,9 @@ class StudyAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        if not change:
+            # After the form's own researchers are saved, which would replace the creator.
+            access.add_creator(form.instance, request.user)
         # Conditions are saved by now: a running study's edit becomes a new version.
         try:
             version = lifecycle.revise(form.instance)
@@ -290,7 +313,7 @@ class StudyAdmin(admin.ModelAdmin):
 @admin.register(StudyVersion)
 class StudyVersionAdmin(ReadOnlyAdmin):
     list_display = ["study", "number", "created_at"]
-    list_filter = ["study"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter)]
     fields = ["study", "number", "created_at", "changes", "config"]
     readonly_fields = ["changes"]
 
@@ -342,7 +365,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = ["study", "kind", "status", "excluded", "condition"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "kind", "status", "excluded", "condition"]
     search_fields = ["pseudonym"]
     exclude = ["token_hash", "identity_hash"]
     inlines = [ExclusionInline, TrialInline]
@@ -351,7 +374,8 @@ class ParticipantAdmin(ReadOnlyAdmin):
 @admin.register(Response)
 class ResponseAdmin(ReadOnlyAdmin):
     list_display = ["trial", "study", "selected", "rt_ms", "created_at"]
-    list_filter = ["trial__participant__study"]
+    list_filter = [("trial__participant__study", admin.RelatedOnlyFieldListFilter)]
+    study_path = "trial__participant__study"
     list_select_related = ["trial__participant__study"]
     exclude = ["idempotency_key"]
 
@@ -367,4 +391,4 @@ class ResponseAdmin(ReadOnlyAdmin):
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "study", "participant_pseudonym", "action"]
-    list_filter = ["study", "action"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "action"]

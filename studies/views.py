@@ -9,8 +9,8 @@ from inference.services import bias_explorer
 from studies.analysis import results as analysis_results
 from studies.analysis.statistics import wilson
 from studies.models import Study
+from studies.services import access, presets
 from studies.services import dashboard as numbers
-from studies.services import presets
 from studies.services.errors import ServiceError
 
 
@@ -38,9 +38,10 @@ def participant_page(request, slug: str):
 
 
 def _study_for_researcher(request, slug: str) -> Study:
-    if not request.user.has_perm("studies.view_response"):
+    # Permission first, then the study: a refusal must not tell whether the slug exists.
+    if not access.can_read_data(request.user):
         raise PermissionDenied
-    return get_object_or_404(Study, slug=slug)
+    return access.study_for(request.user, slug)
 
 
 @staff_member_required
@@ -110,6 +111,7 @@ def bias(request):
         except ServiceError as error:
             context["error"] = error.detail
             return render(request, "studies/bias.html", context, status=400)
+        access.add_creator(study, request.user)
         return redirect("admin:studies_study_change", study.pk)
     try:
         explorer = bias_explorer.explore(classifier, image_set, chosen["class"])

@@ -130,12 +130,17 @@ def study(tmp_path, n_images=6, per_participant=4, live=True, prepared=False, **
     return created
 
 
-def researcher(username: str = "researcher") -> User:
+def researcher(username: str = "researcher", every_study: bool = True, *codenames: str) -> User:
+    """Staff who may read responses: of every study (a lab's lead), or of the studies they
+    are listed on. `codenames`: more permissions of the studies app."""
     existing = User.objects.filter(username=username).first()
     if existing:
         return existing
     user = User.objects.create_user(username, password="pw-researcher", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_response"))
+    wanted = ["view_response", *codenames] + (["access_all_studies"] if every_study else [])
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="studies", codename__in=wanted)
+    )
     return user
 
 

@@ -5,6 +5,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from studies.models import Participant
+from studies.services import access
 from studies.services.sessions import participant_for_token
 
 
@@ -40,11 +41,10 @@ class IsParticipant(permissions.BasePermission):
 
 
 class CanReadStudyData(permissions.BasePermission):
-    """Staff with permission to view responses."""
+    """Staff with permission to view responses (which studies: services/access.py)."""
 
     def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_active and user.is_staff and user.has_perm("studies.view_response"))
+        return access.can_read_data(request.user)
 
 
 class ParticipantTokenScheme(OpenApiAuthenticationExtension):

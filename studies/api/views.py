@@ -2,7 +2,6 @@
 
 Thin glue: validate the request shape, call a service, shape the reply."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -12,8 +11,7 @@ from rest_framework.views import APIView
 from studies.api import serializers as s
 from studies.api.auth import CanReadStudyData, IsParticipant, ParticipantTokenAuthentication
 from studies.api.throttles import ParticipantThrottle, SessionThrottle
-from studies.models import Study
-from studies.services import export, sessions, trials
+from studies.services import access, export, sessions, trials
 from studies.services import status as study_status
 
 
@@ -131,7 +129,7 @@ class TableExport(APIView):
     table = ""
 
     def get(self, request, slug: str):
-        study = get_object_or_404(Study, slug=slug)
+        study = access.study_for(request.user, slug)
         rows = export.rows(study, self.table, _included(request))
         return export.csv_response(rows, f"{study.slug}-{self.table}.csv")
 
@@ -173,7 +171,7 @@ class Codebook(APIView):
 
     @extend_schema(responses=inline_serializer("Codebook", {"tables": serializers.DictField()}))
     def get(self, request, slug: str):
-        return Response(export.codebook(get_object_or_404(Study, slug=slug)))
+        return Response(export.codebook(access.study_for(request.user, slug)))
 
 
 class StudyStatus(APIView):
@@ -181,4 +179,4 @@ class StudyStatus(APIView):
 
     @extend_schema(responses=inline_serializer("StudyStatus", {"study": serializers.DictField()}))
     def get(self, request, slug: str):
-        return Response(study_status.summary(get_object_or_404(Study, slug=slug)))
+        return Response(study_status.summary(access.study_for(request.user, slug)))

@@ -3,6 +3,7 @@ version shows."""
 
 import secrets
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -245,10 +246,19 @@ class Study(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)
+    researchers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="studies",
+        help_text="Staff who may see and manage this study and its data (what they may do with it "
+        "comes from their permissions). Whoever creates a study is added. Superusers and holders "
+        "of the permission “Can access every study” see all studies.",
+    )
 
     class Meta:
         verbose_name_plural = "studies"
         ordering = ["-created_at"]
+        permissions = [("access_all_studies", "Can access every study")]
 
     def __str__(self) -> str:
         return self.title

@@ -113,6 +113,7 @@ def test_a_gallery_becomes_a_bias_audit_study_in_one_step(explored):
     created = Study.objects.get(slug="audit")
     assert reply.status_code == 302 and reply["Location"] == f"/admin/studies/study/{created.pk}/change/"
     assert created.item_selection == "audit" and created.audit_classes == [BALL]
+    assert list(created.researchers.all()) == [factories.researcher()]
     again = staff.post("/bias/", query)
     assert again.status_code == 400 and "exists already" in again.content.decode()
 
