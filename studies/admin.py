@@ -369,6 +369,15 @@ class ParticipantAdmin(ReadOnlyAdmin):
     search_fields = ["pseudonym"]
     exclude = ["token_hash", "identity_hash"]
     inlines = [ExclusionInline, TrialInline]
+    actions = ["revoke_tokens"]
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("studies.change_participant")
+
+    @admin.action(description="Revoke access tokens (their links stop working)", permissions=["revoke"])
+    def revoke_tokens(self, request, queryset):
+        revoked = sessions.revoke_tokens(queryset, by=request.user.get_username())
+        self.message_user(request, f"{revoked} token(s) revoked; each is in the audit log.")
 
 
 @admin.register(Response)

@@ -131,6 +131,27 @@ def _resume(study: Study, identity: str) -> Entry | None:
     return Entry(Participant.objects.get(study=study, identity_hash=identity), token, created=False)
 
 
+def revoke_tokens(participants, by: str) -> int:
+    """The participants' bearer tokens stop working at once (a leaked link, a suspected
+    bot). A recruit who comes back through the study link with their identity parameter
+    gets a new token, as any returning recruit does; their answers are kept."""
+    revoked = 0
+    for participant in participants:
+        with transaction.atomic():
+            # The hash of a token nobody holds: no request can match it.
+            Participant.objects.filter(pk=participant.pk).update(
+                token_hash=hash_token(secrets.token_urlsafe(32))
+            )
+            AuditLog.objects.create(
+                study_id=participant.study_id,
+                participant_pseudonym=participant.pseudonym,
+                action="token_revoked",
+                detail={"by": by},
+            )
+        revoked += 1
+    return revoked
+
+
 def participant_for_token(token: str) -> Participant | None:
     return Participant.objects.select_related("study", "version").filter(token_hash=hash_token(token)).first()
 
