@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 
 from inference.labelsets import get_label_set
 from inference.models import ImageSet
-from inference.services.images import RejectedImage, Source, import_one
+from inference.services import archives
+from inference.services.images import ImportSourceError, RejectedImage, Source, import_one, import_sources
 
 
 class CanAddImages(BasePermission):
@@ -31,7 +32,9 @@ class ImageUpload(APIView):
     """POST a file (multipart `file`, optional `label`) into an image set, created on first use.
 
     201 when stored, 200 when the same content was already stored, 400 with the reason when
-    the file is rejected (nothing is stored then)."""
+    the file is rejected (nothing is stored then). A zip archive (recognised by its content)
+    imports member by member like a folder: 200 with what was imported and what was
+    rejected, and why."""
 
     parser_classes = [MultiPartParser]
     permission_classes = [CanAddImages]
@@ -60,6 +63,8 @@ class ImageUpload(APIView):
             with path.open("wb") as handle:
                 for chunk in upload.chunks():
                     handle.write(chunk)
+            if archives.is_archive(path):
+                return self._import_archive(path, image_set)
             source = Source(path, body.validated_data["label"], Path(upload.name).name[:200])
             try:
                 image, created = import_one(
@@ -79,4 +84,20 @@ class ImageUpload(APIView):
                 "conversion": image.conversion,
             },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    def _import_archive(self, path: Path, image_set: ImageSet) -> Response:
+        try:
+            sources = archives.sources_from_archive(path, settings.SECONDLOOK_MAX_UPLOAD_BYTES)
+        except ImportSourceError as error:
+            return Response({"detail": str(error), "code": "rejected"}, status=status.HTTP_400_BAD_REQUEST)
+        report = import_sources(
+            sources, image_set, get_label_set("imagenet-1k"), settings.SECONDLOOK_MAX_IMAGE_PIXELS
+        )
+        return Response(
+            {
+                "imported": [image.sha256 for image in report.imported],
+                "duplicates": [image.sha256 for image in report.duplicates],
+                "rejected": [{"name": name, "reason": reason} for name, reason in report.rejected],
+            }
         )

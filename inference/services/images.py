@@ -43,9 +43,14 @@ class RejectedImage(ValueError):
 
 @dataclass
 class Source:
-    path: Path
+    """A file to import: at `path`, or read by `reader` (an archive member). `rejected`
+    says why it cannot be imported at all (an unsafe archive member)."""
+
+    path: Path | None
     label: str = ""
     name: str = ""
+    reader: Callable[[], bytes] | None = None
+    rejected: str = ""
 
 
 @dataclass
@@ -136,10 +141,12 @@ def import_one(
     source: Source, image_set: ImageSet, label_set: LabelSet, max_pixels: int
 ) -> tuple[Image, bool]:
     """Store one file and add it to image_set. Returns (image, created)."""
-    if source.path is None:
+    if source.rejected:
+        raise RejectedImage(source.rejected)
+    if source.path is None and source.reader is None:
         raise RejectedImage("path is empty or outside the manifest's folder")
     class_id = _resolve_label(source.label, label_set)
-    data = _read(source.path)
+    data = source.reader() if source.reader else _read(source.path)
     stored, fmt, width, height, conversion = _normalise(data, max_pixels)
     digest = hashlib.sha256(stored).hexdigest()
     image = Image.objects.filter(sha256=digest).first()

@@ -6,17 +6,19 @@ from tqdm import tqdm
 
 from inference.labelsets import get_label_set
 from inference.models import ImageSet
+from inference.services import archives
 from inference.services.images import ImportSourceError, import_sources, sample_sources, sources_from_path
 
 
 class Command(BaseCommand):
     help = (
         "Import images into an image set: a folder (class subfolders named by WordNet id or "
-        "class name), a CSV manifest with a header path,label, or --samples for the bundled photos."
+        "class name), a zip archive laid out like such a folder, a CSV manifest with a header "
+        "path,label, or --samples for the bundled photos."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("path", nargs="?", help="Folder or CSV manifest.")
+        parser.add_argument("path", nargs="?", help="Folder, zip archive or CSV manifest.")
         parser.add_argument("--samples", action="store_true", help="Import the bundled sample photos.")
         parser.add_argument(
             "--set", dest="set_name", help="Image set name (default: the folder's name, or 'samples')."
@@ -37,7 +39,12 @@ class Command(BaseCommand):
         if bool(path) == samples:
             raise CommandError("Give either a PATH or --samples.")
         try:
-            sources = sample_sources() if samples else sources_from_path(Path(path))
+            if samples:
+                sources = sample_sources()
+            elif Path(path).is_file() and archives.is_archive(Path(path)):
+                sources = archives.sources_from_archive(Path(path), settings.SECONDLOOK_MAX_UPLOAD_BYTES)
+            else:
+                sources = sources_from_path(Path(path))
         except (ImportSourceError, RuntimeError) as error:
             raise CommandError(str(error)) from None
         name = set_name or ("samples" if samples else Path(path).stem)

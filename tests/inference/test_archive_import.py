@@ -1,0 +1,119 @@
+"""Importing a zip archive: members judged one by one like files in a folder; names that
+would leave the archive, links, members that unpack too large and damaged members are
+rejected with their reason, and the rest still import."""
+
+import io
+import stat
+import zipfile
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from inference.labelsets import imagenet_1k
+from inference.models import Image, ImageSet
+from inference.services import archives
+from inference.services.images import import_sources
+from tests.factories import png_bytes
+
+pytestmark = pytest.mark.django_db
+MAX_BYTES = 50_000
+
+
+def zip_bytes(members: list[tuple[str, bytes]], links: list[tuple[str, str]] = ()) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+        for name, target in links:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, target)
+    return buffer.getvalue()
+
+
+def corrupt(data: bytes, member: bytes) -> bytes:
+    """Flip a byte inside the stored (uncompressed) member so its CRC no longer matches."""
+    at = data.index(member) + 20
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    good = png_bytes(color=(1, 2, 3))
+    path = tmp_path / "photos.zip"
+    path.write_bytes(
+        zip_bytes(
+            [
+                ("n01440764/fish.png", good),
+                ("top.png", png_bytes(color=(4, 5, 6))),
+                ("../escape.png", png_bytes(color=(7, 8, 9))),
+                ("/etc/absolute.png", png_bytes(color=(7, 8, 10))),
+                ("n01440764/bomb.png", bytes(MAX_BYTES * 4)),  # zeros compress to almost nothing
+                ("notes.txt", b"not an image"),
+            ],
+            links=[("n01440764/link.png", "/etc/passwd")],
+        )
+    )
+    return path
+
+
+def test_each_member_is_judged_on_its_own(mixed):
+    image_set = ImageSet.objects.create(name="photos")
+    report = import_sources(archives.sources_from_archive(mixed, MAX_BYTES), image_set, imagenet_1k(), 10**7)
+    assert sorted(image.original_name for image in report.imported) == ["n01440764/fish.png", "top.png"]
+    fish = Image.objects.get(original_name="n01440764/fish.png")
+    assert fish.true_class == "n01440764"
+    assert Image.objects.get(original_name="top.png").true_class == ""
+    reasons = dict(report.rejected)
+    assert reasons["../escape.png"] == "its path would leave the archive"
+    assert reasons["/etc/absolute.png"] == "its path would leave the archive"
+    assert reasons["n01440764/link.png"] == "it is a link, not a file"
+    assert reasons["n01440764/bomb.png"] == f"it unpacks to more than {MAX_BYTES:,} bytes"
+    assert "not an image" in reasons["notes.txt"]
+
+
+def test_a_damaged_member_is_rejected_and_the_others_import(tmp_path):
+    good, bad = png_bytes(color=(1, 1, 1)), png_bytes(color=(2, 2, 2)) + bytes(200)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("good.png", good)
+        archive.writestr("bad.png", bad)
+    path = tmp_path / "damaged.zip"
+    path.write_bytes(corrupt(buffer.getvalue(), bad))
+    image_set = ImageSet.objects.create(name="damaged")
+    report = import_sources(archives.sources_from_archive(path, MAX_BYTES), image_set, imagenet_1k(), 10**7)
+    assert [image.original_name for image in report.imported] == ["good.png"]
+    assert dict(report.rejected)["bad.png"].startswith("unreadable in the archive")
+
+
+def test_the_command_imports_an_archive_and_reports_what_it_rejected(mixed, capsys):
+    call_command("import_images", str(mixed), "--set", "from-zip")
+    out, err = capsys.readouterr()
+    assert "Image set 'from-zip': 2 imported, 0 duplicates, 5 rejected." in out
+    assert "rejected ../escape.png: its path would leave the archive" in err
+
+
+def test_an_uploaded_archive_is_recognised_by_its_content(mixed, django_user_model):
+    user = django_user_model.objects.create_user("curator", password="x", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="add_image"))
+    client = APIClient()
+    client.force_login(user)
+    # Named .png, but a zip: the content decides.
+    upload = SimpleUploadedFile("innocent.png", mixed.read_bytes())
+    reply = client.post("/api/v1/image-sets/uploads/images", {"file": upload}, format="multipart")
+    assert reply.status_code == 200
+    body = reply.json()
+    assert len(body["imported"]) == 2 and body["duplicates"] == []
+    assert {"name": "../escape.png", "reason": "its path would leave the archive"} in body["rejected"]
+    assert ImageSet.objects.get(name="uploads").images.count() == 2
+
+
+def test_a_file_that_only_looks_like_an_archive_is_a_clear_error(tmp_path):
+    path = tmp_path / "fake.zip"
+    path.write_bytes(b"PK\x03\x04 but nothing after")
+    assert not archives.is_archive(path)
+    with pytest.raises(CommandError, match="neither a folder nor a CSV manifest"):
+        call_command("import_images", str(path))
