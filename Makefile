@@ -43,8 +43,8 @@ bench: $(STAMP)
 	$(PY) bench/attacks.py
 	$(PY) bench/explanations.py
 	$(PY) bench/mmd_critic.py
-	@if [ -n "$$DATABASE_URL" ]; then $(PY) bench/export.py; \
-	else echo "bench/export.py needs DATABASE_URL (a PostgreSQL server): skipped"; fi
+	@if [ -n "$$DATABASE_URL" ]; then $(PY) bench/export.py && $(PY) bench/load.py; \
+	else echo "bench/export.py and bench/load.py need DATABASE_URL (a PostgreSQL server): skipped"; fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
