@@ -20,6 +20,14 @@ Questions (benchmarks.md, "Participant path"):
    default (config.settings.embedded, no DATABASE_URL) served by gunicorn, 20 participants
    answering at once; `--sqlite` runs only that part. Any violation exits non-zero.
 
+Rates on a shared 2-core machine move with whatever else runs on it, so each capacity phase
+also reads from /proc the CPU time the gunicorn workers, PostgreSQL's backends and this
+process spent inside it: CPU per loop against CPU per trivial request is the same question
+as the loops/floor ratio, less exposed to neighbours. `--profile` runs the workers under
+cProfile (bench/load_urls.py) and prints where their time went. No trial of the realistic
+run starts later than `--limit` s (90) after the last arrival: a healthy server lets every
+participant finish well before, an overloaded one would stretch the run without end.
+
 Needs PostgreSQL: DATABASE_URL names the server; the benchmark creates (and drops) its own
 database `secondlook_load` there. Ends with `RESULT <name> <value> <unit>` lines.
 """
@@ -44,7 +52,6 @@ sys.path.insert(0, str(ROOT))
 from bench import loadgen  # noqa: E402
 
 LOAD_DB = "secondlook_load"
-CONCURRENCY = (1, 20, 100)
 # Label Studio 1.23's annotator loop (next task + create annotation) per second, measured
 # on this kind of machine (benchmarks.md); the goal is five times these.
 LABEL_STUDIO_LOOPS = {1: 9.7, 20: 15.9, 100: 11.7}
@@ -126,21 +133,44 @@ def report_realistic(phase: loadgen.Phase) -> list[str]:
     ]
 
 
-async def capacity(target, slug, ledger, args, estimate: float) -> list[str]:
+def cpu_lines(concurrency: int, loops: loadgen.Phase, trivial: loadgen.Phase) -> list[str]:
+    """Where the CPU went, per loop and per trivial request: less exposed to other work on
+    the machine than rates are. A loop's server CPU (gunicorn + PostgreSQL) in trivial
+    requests' worth is the CPU side of the loops/floor ratio (goal <= 4)."""
+    per_loop = {group: loops.cpu_ms_per_completion(group) for group in loops.cpu}
+    per_trivial = {group: trivial.cpu_ms_per_completion(group) for group in trivial.cpu}
+    server = ("gunicorn", "postgres")
+    cost = sum(per_loop[g] for g in server) / sum(per_trivial[g] for g in server)
+    print(
+        "  CPU ms per loop: "
+        + ", ".join(f"{group} {ms:.1f}" for group, ms in per_loop.items())
+        + "; per trivial request: "
+        + ", ".join(f"{group} {ms:.2f}" for group, ms in per_trivial.items())
+        + f"; a loop costs {cost:.1f} trivial requests of server CPU"
+    )
+    return [
+        *(f"RESULT cpu_ms_per_loop_{group}_c{concurrency} {ms:.2f} ms" for group, ms in per_loop.items()),
+        f"RESULT cpu_ms_per_trivial_gunicorn_c{concurrency} {per_trivial['gunicorn']:.2f} ms",
+        f"RESULT loop_cpu_in_trivial_requests_c{concurrency} {cost:.2f} ratio",
+    ]
+
+
+async def capacity(target, slug, ledger, args, estimate: float, processes: loadgen.Processes) -> list[str]:
     """Floor and loops at each concurrency, taking turns so that a noisy neighbour slows
     both alike. Sessions are opened (and consented) before each loop phase, outside it:
     enough for 1.5 × `estimate` loops a second, raised to the fastest rate seen."""
     lines, errors, seconds, trials = [], 0, args.seconds, args.trials
-    for concurrency in CONCURRENCY:
-        trivial = await loadgen.floor(target, TRIVIAL, concurrency, args.floor_seconds)
+    for concurrency in args.concurrency:
+        trivial = await loadgen.floor(target, TRIVIAL, concurrency, args.floor_seconds, processes)
         needed = concurrency + math.ceil(1.5 * estimate * (seconds + 1) / trials)
         started = time.perf_counter()
         tokens, setup = await loadgen.open_sessions(target, slug, ledger, needed)
         print(f"  {len(tokens)} sessions prepared in {time.perf_counter() - started:.0f} s")
-        loops = await loadgen.closed_loop(target, slug, ledger, concurrency, seconds, tokens)
+        loops = await loadgen.closed_loop(target, slug, ledger, concurrency, seconds, tokens, processes)
         estimate = max(estimate, loops.rate())
         errors += len(trivial.errors) + len(setup.errors) + len(loops.errors)
-        ratio, anchor = loops.rate() / trivial.rate(), loops.rate() / LABEL_STUDIO_LOOPS[concurrency]
+        ratio = loops.rate() / trivial.rate()
+        anchor = loops.rate() / LABEL_STUDIO_LOOPS.get(concurrency, math.nan)
         rates = f"{loops.rate():6.1f} loops/s, floor {trivial.rate():6.1f} requests/s"
         print(f"concurrency {concurrency:3}: {rates}, ratio {ratio:.2f}, {anchor:.1f}x Label Studio")
         spread = ", ".join(
@@ -153,6 +183,7 @@ async def capacity(target, slug, ledger, args, estimate: float) -> list[str]:
         )
         for error in (setup.errors + trivial.errors + loops.errors)[:5]:
             print(f"  error: {error}")
+        lines += cpu_lines(concurrency, loops, trivial)
         lines += [
             f"RESULT capacity_loops_per_s_c{concurrency} {loops.rate():.1f} loops/s",
             f"RESULT floor_requests_per_s_c{concurrency} {trivial.rate():.1f} requests/s",
@@ -162,6 +193,19 @@ async def capacity(target, slug, ledger, args, estimate: float) -> list[str]:
         ]
     lines.append(f"RESULT capacity_errors {errors} errors")
     return lines
+
+
+def print_profile(files: list[Path]) -> None:
+    """The workers' profiles together: where the server's time went, in the application's
+    own code and in all code."""
+    import pstats
+
+    if not files:
+        print("profile: no worker handled enough requests to write one")
+        return
+    stats = pstats.Stats(*map(str, files))
+    stats.sort_stats("cumulative").print_stats(r"/(studies|config|bench)/", 30)
+    stats.sort_stats("tottime").print_stats(25)
 
 
 def postgres_run(args) -> int:
@@ -176,30 +220,39 @@ def postgres_run(args) -> int:
             "capacity", loadgen.Design(images=250, per_participant=args.trials, judgments_per_item=50)
         )
         close_connections()
-        ledger = loadgen.Ledger()
-        server = loadgen.Gunicorn(
-            loadgen.production_env(url, data_dir), data_dir / "gunicorn.log", args.workers
-        )
+        ledger, lines, estimate = loadgen.Ledger(), [], 20.0
+        env = loadgen.production_env(url, data_dir)
+        if args.profile:
+            env["SECONDLOOK_LOAD_PROFILE"] = str(data_dir)
+        server = loadgen.Gunicorn(env, data_dir / "gunicorn.log", args.workers)
         with server as target:
             print(f"gunicorn {' '.join(server.arguments)} on {target.host}:{target.port}")
             print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-            realistic = asyncio.run(
-                loadgen.realistic(
-                    target,
-                    "realistic",
-                    ledger,
-                    args.participants,
-                    args.arrival,
-                    args.think,
-                    args.duplicate,
-                    limit_s=args.arrival + args.limit,
+            if not args.skip_realistic:
+                realistic = asyncio.run(
+                    loadgen.realistic(
+                        target,
+                        "realistic",
+                        ledger,
+                        args.participants,
+                        args.arrival,
+                        args.think,
+                        args.duplicate,
+                        limit_s=args.arrival + args.limit,
+                    )
                 )
-            )
-            lines = report_realistic(realistic)
+                lines += report_realistic(realistic)
+                estimate = max(estimate, realistic.completed() / (realistic.window[1] - realistic.window[0]))
             if not args.skip_capacity:
-                rate = len(realistic.done) / (realistic.window[1] - realistic.window[0])
-                lines += asyncio.run(capacity(target, "capacity", ledger, args, max(20.0, rate)))
+                processes = {
+                    "gunicorn": server.workers,
+                    "postgres": lambda: loadgen.postgres_backends(LOAD_DB),
+                    "generator": lambda: [os.getpid()],
+                }
+                lines += asyncio.run(capacity(target, "capacity", ledger, args, estimate, processes))
             print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        if args.profile:
+            print_profile(sorted(data_dir.glob("*.prof")))
         problems = loadgen.violations(["realistic", "capacity"], ledger)
         close_connections()
     recreate_database(url, create=False)
@@ -213,9 +266,10 @@ def postgres_run(args) -> int:
         print(line)
     print(f"RESULT integrity_violations_postgres {len(problems)} violations")
     sys.stdout.flush()
-    sqlite = subprocess.run(
-        [sys.executable, __file__, "--sqlite", "--participants", str(args.sqlite_participants)]
-    )
+    if not args.sqlite_participants:
+        return 1 if problems else 0
+    command = [sys.executable, __file__, "--sqlite", "--participants", str(args.sqlite_participants)]
+    sqlite = subprocess.run(command + ["--trials", str(args.trials)])
     return 1 if problems or sqlite.returncode else 0
 
 
@@ -280,9 +334,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="each capacity phase")
     parser.add_argument("--floor-seconds", type=float, default=5.0, help="each floor phase")
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: docker-compose.yml's)")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        default=(1, 20, 100),
+        help="closed-loop concurrencies (default 1,20,100)",
+    )
+    parser.add_argument("--skip-realistic", action="store_true")
     parser.add_argument("--skip-capacity", action="store_true")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the gunicorn workers (cProfile) and print where time went",
+    )
     parser.add_argument("--sqlite", action="store_true", help="only the SQLite integrity check")
-    parser.add_argument("--sqlite-participants", type=int, default=20)
+    parser.add_argument("--sqlite-participants", type=int, default=20, help="0: no SQLite check")
     parser.add_argument("--sqlite-duplicate", type=float, default=0.2)
     parser.add_argument("--report", help="with --sqlite: write the integrity report here (JSON)")
     args = parser.parse_args()

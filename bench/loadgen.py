@@ -38,6 +38,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +137,12 @@ class Phase:
     window: tuple[float, float] = (0.0, 0.0)
     sessions_opened_inline: int = 0
     sessions_finished: int = 0
+    # CPU seconds each group of processes (see cpu_during) used inside the window.
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def completed(self) -> int:
+        start, end = self.window
+        return sum(start <= t <= end for t in self.done)
 
     def percentile_ms(self, kind: str, p: float) -> float:
         """Nearest-rank percentile in milliseconds (nan when nothing was measured)."""
@@ -146,8 +153,10 @@ class Phase:
 
     def rate(self) -> float:
         """Completions per second inside the measurement window."""
-        start, end = self.window
-        return sum(start <= t <= end for t in self.done) / (end - start)
+        return self.completed() / (self.window[1] - self.window[0])
+
+    def cpu_ms_per_completion(self, group: str) -> float:
+        return 1000 * self.cpu[group] / self.completed() if self.completed() else math.nan
 
 
 @dataclass
@@ -310,6 +319,74 @@ async def open_sessions(target: Target, slug: str, ledger: Ledger, count: int, c
     return [t for t in tokens if t], phase
 
 
+Processes = dict[str, Callable[[], list[int]]]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_scan: tuple[float, list] = (-1.0, [])
+
+
+def _processes() -> list[tuple[int, int, bytes]]:
+    """(pid, parent pid, command line of PostgreSQL's processes) of every process, read
+    from /proc at most every 50 ms: one scan serves every group of a sample."""
+    global _scan
+    if time.perf_counter() - _scan[0] < 0.05:
+        return _scan[1]
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name, _, rest = (entry / "stat").read_text().rpartition(")")
+                line = (entry / "cmdline").read_bytes() if name.endswith("(postgres") else b""
+                found.append((int(entry.name), int(rest.split()[1]), line))
+            except (OSError, IndexError):
+                continue
+    _scan = (time.perf_counter(), found)
+    return found
+
+
+def children(pid: int) -> list[int]:
+    return [child for child, parent, _ in _processes() if parent == pid]
+
+
+def postgres_backends(database: str) -> list[int]:
+    """PostgreSQL's server processes for connections to `database`, found by the title
+    PostgreSQL gives them ("postgres: 15/main: user database address state")."""
+    marker = f" {database} ".encode()
+    return [pid for pid, _, line in _processes() if line.startswith(b"postgres: ") and marker in line]
+
+
+async def cpu_during(window: tuple[float, float], processes: Processes, every_s: float = 0.5):
+    """CPU seconds each group of processes used inside the window (on perf_counter's
+    clock). Sampled every `every_s`, so that a process ending meanwhile (a database
+    connection closed past CONN_MAX_AGE) loses at most one interval of its time; one
+    starting meanwhile counts from zero."""
+    await asyncio.sleep(max(0.0, window[0] - time.perf_counter()))
+    first: dict[str, dict[int, float]] = {group: {} for group in processes}
+    last: dict[str, dict[int, float]] = {group: {} for group in processes}
+    opening = True
+    while True:
+        for group, find in processes.items():
+            for pid in find():
+                used = cpu_seconds(pid)
+                if used is not None:
+                    first[group].setdefault(pid, used if opening else 0.0)
+                    last[group][pid] = used
+        if time.perf_counter() >= window[1]:
+            break
+        opening = False
+        await asyncio.sleep(min(every_s, max(0.0, window[1] - time.perf_counter())))
+    return {group: sum(last[group][pid] - first[group][pid] for pid in last[group]) for group in processes}
+
+
 async def closed_loop(
     target: Target,
     slug: str,
@@ -317,11 +394,13 @@ async def closed_loop(
     concurrency: int,
     seconds: float,
     tokens: list[str],
+    processes: Processes | None = None,
     warmup_s: float = 1.0,
 ) -> Phase:
     """`concurrency` users each answering as fast as the server replies, no think time,
     on the prepared sessions (a new one is opened, and counted, if they run out). Loops
-    finishing in the `seconds` after the warm-up count."""
+    finishing in the `seconds` after the warm-up count, and the CPU time of `processes`
+    in that time."""
     phase = Phase(f"loops@{concurrency}")
     pool = deque(tokens)
     start = time.perf_counter()
@@ -339,13 +418,21 @@ async def closed_loop(
             if not finished and time.perf_counter() < phase.window[1]:
                 return  # an error (recorded): this user stops rather than spin
 
-    await asyncio.gather(*(user(n) for n in range(concurrency)))
+    users = asyncio.gather(*(user(n) for n in range(concurrency)))
+    phase.cpu = (await asyncio.gather(cpu_during(phase.window, processes or {}), users))[0]
     return phase
 
 
-async def floor(target: Target, path: str, concurrency: int, seconds: float, warmup_s: float = 1.0):
+async def floor(
+    target: Target,
+    path: str,
+    concurrency: int,
+    seconds: float,
+    processes: Processes | None = None,
+    warmup_s: float = 1.0,
+) -> Phase:
     """The same closed loop on a trivial endpoint: requests per second the stack serves
-    when the view does nothing."""
+    when the view does nothing, and the CPU time of `processes` meanwhile."""
     phase = Phase(f"floor@{concurrency}")
     start = time.perf_counter()
     phase.window = (start + warmup_s, start + warmup_s + seconds)
@@ -358,7 +445,8 @@ async def floor(target: Target, path: str, concurrency: int, seconds: float, war
                 return
             phase.done.append(time.perf_counter())
 
-    await asyncio.gather(*(user() for _ in range(concurrency)))
+    users = asyncio.gather(*(user() for _ in range(concurrency)))
+    phase.cpu = (await asyncio.gather(cpu_during(phase.window, processes or {}), users))[0]
     return phase
 
 
@@ -415,6 +503,9 @@ class Gunicorn:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn did not answer within {seconds:.0f} s:\n{self.log_tail()}")
+
+    def workers(self) -> list[int]:
+        return children(self.process.pid)
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
