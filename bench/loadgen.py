@@ -234,7 +234,7 @@ def answer_for(trial: dict, rng: random.Random) -> tuple[dict, dict]:
     """A valid answer of the trial's kind, and the canonical form the server stores."""
     ids = [option["id"] for option in trial["options"]]
     if trial["kind"] == "topk_select":
-        labels = [i for i in ids if i != "none"]
+        labels = [i for i in ids if i != "none"]  # task_kinds.NONE_OPTION excludes the others
         selected = ["none"] if rng.random() < 0.1 else rng.sample(labels, rng.randint(1, len(labels)))
         return {"selected": selected}, {"selected": sorted(selected, key=ids.index)}
     answer = {"choice": rng.choice(ids)}
@@ -306,8 +306,11 @@ async def realistic(
     return phase
 
 
-async def open_sessions(target: Target, slug: str, ledger: Ledger, count: int, concurrency: int = 10):
-    """Tokens of `count` participants who consented (for a closed loop to use up)."""
+async def open_sessions(
+    target: Target, slug: str, ledger: Ledger, count: int, concurrency: int = 10
+) -> tuple[list[str], Phase]:
+    """Tokens of up to `count` participants who consented (for a closed loop to use up),
+    and the phase that recorded their requests."""
     phase = Phase("setup")
     gate = asyncio.Semaphore(concurrency)
 
