@@ -7,6 +7,24 @@ from studies.services import trials
 MAX_RT_MS = 3_600_000  # an hour on one image is not a reaction time
 
 
+def has_null_character(value) -> bool:
+    """Whether any string in a JSON value, dict keys included, holds U+0000. PostgreSQL
+    stores none (jsonb refuses it with an error, so it must be refused as invalid input
+    first); CharField refuses it in plain strings, this covers free-form dicts."""
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return False
+
+
 class SessionRequest(serializers.Serializer):
     params = serializers.DictField(
         child=serializers.CharField(max_length=500, allow_blank=True), required=False, default=dict
@@ -15,6 +33,8 @@ class SessionRequest(serializers.Serializer):
     def validate_params(self, value):
         if len(value) > 50:
             raise serializers.ValidationError("Too many parameters (at most 50).")
+        if has_null_character(list(value)):
+            raise serializers.ValidationError("Parameter names must not contain null characters.")
         return value
 
 
@@ -47,6 +67,8 @@ class ResponseRequest(serializers.Serializer):
     def validate_client(self, value):
         if len(str(value)) > 2000:
             raise serializers.ValidationError("Client information is too large.")
+        if has_null_character(value):
+            raise serializers.ValidationError("Client information must not contain null characters.")
         return value
 
 

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from studies.api import serializers as s
 from studies.api.auth import CanReadStudyData, IsParticipant, ParticipantTokenAuthentication
+from studies.api.parsers import JSONParser
 from studies.api.throttles import ParticipantThrottle, SessionThrottle
 from studies.services import access, export, sessions, trials
 from studies.services import status as study_status
@@ -18,12 +19,14 @@ from studies.services import status as study_status
 class ParticipantView(APIView):
     authentication_classes = [ParticipantTokenAuthentication]
     permission_classes = [IsParticipant]
+    parser_classes = [JSONParser]
     throttle_classes = [ParticipantThrottle]
 
 
 class SessionCreate(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
     throttle_classes = [SessionThrottle]
 
     @extend_schema(request=s.SessionRequest, responses={200: s.SessionCreated, 201: s.SessionCreated})
