@@ -25,6 +25,17 @@ def has_null_character(value) -> bool:
     return False
 
 
+class Error(serializers.Serializer):
+    """Every 4xx body (studies/api/errors.py); a service error may add fields of its own
+    (a study that is not live names its status)."""
+
+    detail = serializers.CharField(help_text="What is wrong, readable by a person.")
+    code = serializers.CharField(help_text="Stable identifier of the problem, e.g. invalid_answer.")
+    errors = serializers.DictField(
+        required=False, help_text="On 400: the fields at fault and their messages (nested like the body)."
+    )
+
+
 class SessionRequest(serializers.Serializer):
     params = serializers.DictField(
         child=serializers.CharField(max_length=500, allow_blank=True), required=False, default=dict

@@ -15,6 +15,29 @@ from studies.api.throttles import ParticipantThrottle, SessionThrottle
 from studies.services import access, export, sessions, trials
 from studies.services import status as study_status
 
+# The 4xx replies an endpoint can give, all with the one error body of studies/api/errors.py.
+# Listed in the schema so that clients can rely on them (tests/api/test_schema_fuzzing.py
+# holds the server to it).
+ERRORS = {
+    400: "Malformed or invalid request: `errors` names the fields at fault.",
+    401: "No participant token, or an unknown or replaced one.",
+    404: "No such study, or no such trial in this session.",
+    409: "Not possible in the current state (`code` says why), e.g. an ended session.",
+    429: "Over the study's rate limit (studies/api/throttles.py); Retry-After says when to try again.",
+}
+
+
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(s.Error, description=ERRORS[code]) for code in statuses}
+
+
+# What Django's `slug` and `int` path converters match (urls.py): any other value misses the
+# route, so the schema must not call it valid.
+STUDY_SLUG = OpenApiParameter(
+    "slug", {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}, OpenApiParameter.PATH
+)
+TRIAL_ID = OpenApiParameter("trial_id", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH)
+
 
 class ParticipantView(APIView):
     authentication_classes = [ParticipantTokenAuthentication]
@@ -29,7 +52,11 @@ class SessionCreate(APIView):
     parser_classes = [JSONParser]
     throttle_classes = [SessionThrottle]
 
-    @extend_schema(request=s.SessionRequest, responses={200: s.SessionCreated, 201: s.SessionCreated})
+    @extend_schema(
+        request=s.SessionRequest,
+        parameters=[STUDY_SLUG],
+        responses={200: s.SessionCreated, 201: s.SessionCreated, **errors(400, 404, 409, 429)},
+    )
     def post(self, request, slug: str):
         body = s.SessionRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -47,13 +74,13 @@ class SessionCreate(APIView):
 
 
 class SessionDetail(ParticipantView):
-    @extend_schema(responses=s.SessionState)
+    @extend_schema(responses={200: s.SessionState, **errors(401, 429)})
     def get(self, request):
         return Response(sessions.describe(request.auth))
 
 
 class Consent(ParticipantView):
-    @extend_schema(request=s.ConsentRequest, responses=s.StateReply)
+    @extend_schema(request=s.ConsentRequest, responses={200: s.StateReply, **errors(400, 401, 409, 429)})
     def post(self, request):
         body = s.ConsentRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -62,7 +89,7 @@ class Consent(ParticipantView):
 
 
 class NextTrial(ParticipantView):
-    @extend_schema(responses=s.NextReply)
+    @extend_schema(responses={200: s.NextReply, **errors(401, 429)})
     def get(self, request):
         participant = request.auth
         trial, upcoming = trials.next_trial(participant)
@@ -76,7 +103,11 @@ class NextTrial(ParticipantView):
 
 
 class TrialResponse(ParticipantView):
-    @extend_schema(request=s.ResponseRequest, responses={200: s.Receipt, 201: s.Receipt})
+    @extend_schema(
+        request=s.ResponseRequest,
+        parameters=[TRIAL_ID],
+        responses={200: s.Receipt, 201: s.Receipt, **errors(400, 401, 404, 409, 429)},
+    )
     def post(self, request, trial_id: int):
         body = s.ResponseRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -93,7 +124,11 @@ class TrialResponse(ParticipantView):
 
 
 class TrialProblem(ParticipantView):
-    @extend_schema(request=s.ProblemRequest, responses={200: s.ProblemReceipt, 201: s.ProblemReceipt})
+    @extend_schema(
+        request=s.ProblemRequest,
+        parameters=[TRIAL_ID],
+        responses={200: s.ProblemReceipt, 201: s.ProblemReceipt, **errors(400, 401, 404, 409, 429)},
+    )
     def post(self, request, trial_id: int):
         body = s.ProblemRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -102,7 +137,7 @@ class TrialProblem(ParticipantView):
 
 
 class Withdraw(ParticipantView):
-    @extend_schema(request=None, responses=s.StateReply)
+    @extend_schema(request=None, responses={200: s.StateReply, **errors(401, 429)})
     def post(self, request):
         participant = sessions.withdraw(request.auth)
         return Response(
