@@ -101,36 +101,42 @@ def judged(participant: Participant) -> dict[int, int]:
 
 def choose_items(participant: Participant, rng: random.Random) -> list[Item]:
     """The participant's items: least-judged first among those below K, ties broken by
-    the seeded shuffle, at most one per source image, in a random order."""
+    the seeded shuffle, at most one per source image, in a random order.
+
+    Runs under the study's lock (at consent), so it decides on plain ids and loads full
+    rows only for the items chosen: the cost grows with the chosen, not with the study."""
     config = participant.version.config
     # Pilot and test participants reserve nothing and are never turned away for want of items.
     limit = config.get("judgments_per_item", 0) if participant.kind == Participant.Kind.REAL else 0
     counts = judged(participant)
-    items = list(
-        Item.objects.filter(version=participant.version)
-        .select_related("image", "prediction", "adversarial")
+    # (id, image id, adversarial?) in id order, so the seeded shuffle sees what it always saw.
+    items = [
+        (item_id, image_id, adversarial_id is not None)
+        for item_id, image_id, adversarial_id in Item.objects.filter(version=participant.version)
         .order_by("id")
-    )
+        .values_list("id", "image_id", "adversarial_id")
+    ]
     if blocks.needs_both_versions(config):
         # Clean and adversarial blocks: only images with both versions can go to either.
         versions: dict[int, set[bool]] = {}
-        for item in items:
-            versions.setdefault(item.image_id, set()).add(item.adversarial_id is not None)
-        items = [item for item in items if len(versions[item.image_id]) == 2]
+        for _, image_id, adversarial in items:
+            versions.setdefault(image_id, set()).add(adversarial)
+        items = [item for item in items if len(versions[item[1]]) == 2]
     rng.shuffle(items)
-    items.sort(key=lambda item: counts.get(item.id, 0))  # stable: the shuffle breaks ties
+    items.sort(key=lambda item: counts.get(item[0], 0))  # stable: the shuffle breaks ties
     chosen, sources = [], set()
     # A clean image and its adversarial version are one source, unless the design says not.
     one_version = config.get("one_version_per_image", True)
-    for item in items:
-        if limit and counts.get(item.id, 0) >= limit:
+    for item_id, image_id, _ in items:
+        if limit and counts.get(item_id, 0) >= limit:
             break
-        source = item.image_id if one_version else item.id
+        source = image_id if one_version else item_id
         if source not in sources and len(chosen) < config["images_per_participant"]:
-            chosen.append(item)
+            chosen.append(item_id)
             sources.add(source)
     rng.shuffle(chosen)
-    return chosen
+    rows = Item.objects.select_related("image", "prediction", "adversarial").in_bulk(chosen)
+    return [rows[item_id] for item_id in chosen]
 
 
 def close_if_complete(study: Study, config: dict) -> bool:

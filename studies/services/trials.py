@@ -15,6 +15,7 @@ Invariants:
 """
 
 import random
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -28,17 +29,29 @@ UPCOMING = 3
 Role = Trial.Role
 
 
+@dataclass(frozen=True)
+class _Spare:
+    """An item that is not one of the participant's own, as far as choosing needs it."""
+
+    id: int
+    image_id: int
+    true_class: str
+
+
 def assign_trials(participant: Participant) -> list[Trial]:
     """Practice trials first, then the participant's items (see allocation) with gold
     trials anywhere among them and attention checks never first and never adjacent.
-    Nothing is created, and [] returned, when no item is left for them."""
+    Nothing is created, and [] returned, when no item is left for them.
+
+    Runs under the study's lock: the other items are read as plain values, and full rows
+    only for the few that practice, gold and attention trials use."""
     config = participant.version.config
     rng = random.Random(participant.seed)
     chosen = allocation.choose_items(participant, rng)
     if not chosen:
         return []
-    items = list(Item.objects.filter(version=participant.version).select_related("image").order_by("id"))
-    spare = _unused(items, chosen)
+    all_items = participant.version.items.order_by("id").values_list("id", "image_id", "image__true_class")
+    spare = _unused([_Spare(*row) for row in all_items], chosen)
     kind = config["task_kind"]
     practice = _known_answer_items(spare, kind, config.get("practice_trials", 0), rng)
     gold = _known_answer_items(_unused(spare, practice), kind, config.get("gold_trials", 0), rng)
@@ -58,7 +71,9 @@ def assign_trials(participant: Participant) -> list[Trial]:
         if position + 1 in checks_after:
             plan.append((Role.ATTENTION, rng.choice(spare), ""))
     plan += [(Role.GOLD, item, "") for _, item in gold_queue]
-    decoys = _decoys(items)
+    full = _full_items(participant, [item for _, item, _ in plan if isinstance(item, _Spare)])
+    plan = [(role, full.get(item.id, item), block) for role, item, block in plan]
+    decoys = _decoys(participant) if any(role != Role.MAIN for role, _, _ in plan) else []
     trials = []
     for index, (role, item, block) in enumerate(plan):
         if role == Role.ATTENTION:
@@ -70,30 +85,38 @@ def assign_trials(participant: Participant) -> list[Trial]:
     return Trial.objects.bulk_create(trials)
 
 
-def _unused(items: list[Item], taken: list[Item]) -> list[Item]:
+def _full_items(participant: Participant, picked: list[_Spare]) -> dict[int, Item]:
+    ids = {item.id for item in picked}
+    if not ids:
+        return {}
+    return participant.version.items.select_related("image", "prediction", "adversarial").in_bulk(ids)
+
+
+def _unused(items: list, taken: list) -> list:
     """Items of other source images than `taken` (all of them when none is left)."""
     sources = {item.image_id for item in taken}
     return [item for item in items if item.image_id not in sources] or items
 
 
-def _decoys(items: list[Item]) -> list[dict]:
+def _decoys(participant: Participant) -> list[dict]:
     """Labels of the study's classes, for practice and attention options."""
     seen = {}
-    for item in items:
-        for label in item.labels:
+    rows = participant.version.items.order_by("id").values_list(
+        "labels", "image__true_class", "image__true_label"
+    )
+    for labels, true_class, true_label in rows:
+        for label in labels:
             seen.setdefault(label["id"], {"id": label["id"], "text": label["text"]})
-        if item.image.true_class:
-            seen.setdefault(
-                item.image.true_class, {"id": item.image.true_class, "text": item.image.true_label}
-            )
+        if true_class:
+            seen.setdefault(true_class, {"id": true_class, "text": true_label})
     return sorted(seen.values(), key=lambda label: label["id"])
 
 
-def _known_answer_items(spare: list[Item], kind: str, count: int, rng: random.Random) -> list[Item]:
+def _known_answer_items(spare: list[_Spare], kind: str, count: int, rng: random.Random) -> list[_Spare]:
     """Items for practice or gold trials: their answer must be known (the dataset's label)."""
     usable = spare
     if kind in task_kinds.NEEDS_TRUE_LABEL:
-        usable = [item for item in spare if item.image.true_class]
+        usable = [item for item in spare if item.true_class]
     picked, sources = [], set()
     for item in usable:
         if item.image_id not in sources:
