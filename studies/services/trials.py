@@ -228,7 +228,8 @@ def next_trial(participant: Participant) -> tuple[dict | None, list[str]]:
 def _settle(participant: Participant) -> tuple[dict, bool]:
     """Progress, and whether the session just completed (no trial is open any more). A
     completion may fill the study's last quota, which closes it."""
-    finished = not participant.trials.filter(response__isnull=True, problem="").exists()
+    done, still_open = _progress_and_open(participant)
+    finished = not still_open
     if finished:
         participant.finish(Participant.Status.COMPLETED)
         exclusions.apply(participant, "posthoc")
@@ -236,7 +237,18 @@ def _settle(participant: Participant) -> tuple[dict, bool]:
         allocation.close_if_complete(study, participant.version.config)
     else:
         Participant.objects.filter(pk=participant.pk).update(last_active_at=timezone.now())
-    return progress(participant), finished
+    return done, finished
+
+
+def _progress_and_open(participant: Participant) -> tuple[dict, int]:
+    """progress() and the number of trials still open (practice included), in one query."""
+    counted = ~Q(role=Role.PRACTICE)
+    counts = participant.trials.aggregate(
+        total=Count("id", filter=counted),
+        done=Count("id", filter=counted & (Q(response__isnull=False) | ~Q(problem=""))),
+        open=Count("id", filter=Q(response__isnull=True, problem="")),
+    )
+    return {"done": counts["done"], "total": counts["total"]}, counts["open"]
 
 
 def record_response(
@@ -244,7 +256,9 @@ def record_response(
 ) -> tuple[dict, bool]:
     """Store an answer. Returns (receipt, created)."""
     with transaction.atomic():
+        version = participant.version  # frozen: the one already read is the one locked
         participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        participant.version = version
         trial = participant.trials.filter(pk=trial_id).first()
         if trial is None:
             raise NotFound("There is no such trial in this session.", code="unknown_trial")
@@ -261,11 +275,12 @@ def record_response(
             raise Conflict("This trial was skipped: its image could not be shown.", code="trial_skipped")
         _check_presented(trial)
         canonical = task_kinds.validate_answer(trial, answer, participant.version.config)
+        # No savepoint: the participant's lock serialises their answers, so a duplicate can
+        # only be a bug, and raising it rolls the whole transaction back anyway.
         try:
-            with transaction.atomic():
-                response = Response.objects.create(
-                    trial=trial, answer=canonical, rt_ms=rt_ms, client=client, idempotency_key=key, receipt={}
-                )
+            response = Response.objects.create(
+                trial=trial, answer=canonical, rt_ms=rt_ms, client=client, idempotency_key=key, receipt={}
+            )
         except IntegrityError:
             raise Conflict(
                 "This trial was already answered; the first answer is kept.", code="already_answered"
