@@ -1,0 +1,45 @@
+"""The participant path needs only the web process and PostgreSQL: with the broker
+unreachable (Redis stopped, so no worker either), gunicorn on the production settings serves
+whole sessions, stores every answer exactly once, and reports itself degraded, not down."""
+
+import asyncio
+import json
+import urllib.request
+
+import pytest
+from django.db import connection
+
+from bench import loadgen
+from studies.models import Participant, Response
+from tests.requirements import unavailable
+
+PARTICIPANTS = 6
+# Nothing listens on port 1 of the loopback: connecting fails at once, as with Redis stopped.
+NO_BROKER = "redis://127.0.0.1:1/0"
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def test_participants_finish_and_nothing_is_lost_while_the_broker_is_down(tmp_path):
+    if connection.vendor != "postgresql":
+        unavailable("SECONDLOOK_REQUIRE_SERVICES", "DATABASE_URL does not point at PostgreSQL")
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    design = loadgen.saturating_design(PARTICIPANTS)
+    loadgen.make_study("no-broker", design)
+    env = {**loadgen.production_env(url, tmp_path), "REDIS_URL": NO_BROKER}
+    ledger = loadgen.Ledger()
+    server = loadgen.Gunicorn(env, tmp_path / "gunicorn.log")
+    with server as target:
+        phase = asyncio.run(loadgen.realistic(target, "no-broker", ledger, PARTICIPANTS, 0, 0, 0.0))
+        request = urllib.request.Request(
+            f"http://{target.host}:{target.port}/health/",
+            headers={"X-Forwarded-For": "10.9.9.9", "X-Forwarded-Proto": "https"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            status, health = reply.status, json.loads(reply.read())
+    assert phase.errors == [], server.log_tail()
+    assert loadgen.violations(["no-broker"], ledger) == []
+    assert Participant.objects.filter(status="completed").count() == PARTICIPANTS
+    assert len(ledger.acks) == Response.objects.count() == PARTICIPANTS * design.per_participant
+    assert status == 200 and health["status"] == "degraded", health
+    assert health["checks"]["database"]["ok"] and not health["checks"]["broker"]["ok"]
