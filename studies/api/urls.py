@@ -1,8 +1,15 @@
-from django.urls import path
+from django.http import JsonResponse
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from inference.api import ImageUpload
 from studies.api import views
+
+
+def no_such_endpoint(request, rest: str):
+    """Any other path under the API: the API's JSON error, not Django's HTML page."""
+    return JsonResponse({"detail": "There is no such endpoint.", "code": "not_found"}, status=404)
+
 
 urlpatterns = [
     path("studies/<slug:slug>/sessions", views.SessionCreate.as_view(), name="api-sessions"),
@@ -33,4 +40,5 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[]),
         name="api-docs",
     ),
+    re_path(r"^(?P<rest>.*)$", no_such_endpoint),
 ]

@@ -110,3 +110,10 @@ def test_a_parameter_name_with_a_null_character_creates_no_participant(participa
     assert reply.status_code == 400
     assert reply.json()["errors"] == {"params": ["Parameter names must not contain null characters."]}
     assert not Participant.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["session/trials/abc/response", "no/such/thing", "studies/"])
+def test_a_path_under_the_api_that_matches_no_endpoint_is_a_json_404(client, path):
+    reply = client.post(f"/api/v1/{path}", {}, content_type="application/json")
+    assert reply.status_code == 404 and reply["Content-Type"] == "application/json"
+    assert reply.json() == {"detail": "There is no such endpoint.", "code": "not_found"}
