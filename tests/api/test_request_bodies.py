@@ -11,6 +11,7 @@ import json
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
 from studies.api.parsers import MAX_DEPTH
 from studies.models import Participant, Response
@@ -113,7 +114,7 @@ def test_a_parameter_name_with_a_null_character_creates_no_participant(participa
 
 
 @pytest.mark.parametrize("path", ["session/trials/abc/response", "no/such/thing", "studies/"])
-def test_a_path_under_the_api_that_matches_no_endpoint_is_a_json_404(client, path):
-    reply = client.post(f"/api/v1/{path}", {}, content_type="application/json")
+def test_a_path_under_the_api_that_matches_no_endpoint_is_a_json_404(path):
+    reply = Client(enforce_csrf_checks=True).post(f"/api/v1/{path}", {}, content_type="application/json")
     assert reply.status_code == 404 and reply["Content-Type"] == "application/json"
     assert reply.json() == {"detail": "There is no such endpoint.", "code": "not_found"}
