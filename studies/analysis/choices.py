@@ -25,7 +25,7 @@ from studies.analysis.statistics import (
     cluster_permutation_test,
     dprime,
     fleiss_kappa,
-    krippendorff_alpha_nominal,
+    krippendorff_alpha_counts,
     paired_permutation_test,
     wilson,
 )
@@ -151,41 +151,48 @@ def agreement(study: Study, given: dict[str, list[answers.Answer]] | None = None
     kinds = sorted({version.config["task_kind"] for version in study.versions.all()})
     rows = []
     for kind in kinds:
-        units: dict[tuple[str, str], dict[tuple, dict[int, str]]] = defaultdict(lambda: defaultdict(dict))
         loaded = (given or {}).get(kind)
-        for row in answers.load(study, kind) if loaded is None else loaded:
-            participant, display, item, answer, condition = (
-                row.participant_id,
-                row.display,
-                row.item,
-                row.answer,
-                row.condition,
-            )
-            group = (condition, display)
-            if kind == Study.TaskKind.TOPK_SELECT:
-                selected = set(answer.get("selected", []))
-                for label in [*item.labels, {"id": "none"}]:
-                    units[group][(item.id, label["id"])][participant] = (
-                        "yes" if label["id"] in selected else "no"
-                    )
-            else:
-                units[group][(item.id,)][participant] = answer.get("choice")
-        for (condition, display), by_unit in sorted(units.items()):
+        rated = answers.load(study, kind) if loaded is None else loaded
+        counts = _topk_counts(rated) if kind == Study.TaskKind.TOPK_SELECT else _choice_counts(rated)
+        for (condition, display), by_unit in sorted(counts.items()):
             rows.append(
                 {"task_kind": kind, "condition": condition, "display": display, **_agreement(by_unit)}
             )
     return rows
 
 
-def _agreement(by_unit: dict[tuple, dict[int, str]]) -> dict:
-    raters = sorted({r for ratings in by_unit.values() for r in ratings})
-    column = {r: n for n, r in enumerate(raters)}
-    matrix = [[None] * len(by_unit) for _ in raters]
-    for u, ratings in enumerate(by_unit.values()):
-        for rater, value in ratings.items():
-            matrix[column[rater]][u] = value
-    alpha = krippendorff_alpha_nominal(matrix)
-    sizes = Counter(len(r) for r in by_unit.values() if len(r) >= 2)
+def _choice_counts(rated: list[answers.Answer]) -> dict[tuple[str, str], dict[tuple, Counter]]:
+    """Per (condition, display) and item: how many raters gave each answer."""
+    counts: dict[tuple[str, str], dict[tuple, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for row in rated:
+        counts[(row.condition, row.display)][(row.item.id,)][row.answer.get("choice")] += 1
+    return counts
+
+
+def _topk_counts(rated: list[answers.Answer]) -> dict[tuple[str, str], dict[tuple, Counter]]:
+    """Each label of a top-k item (and "none") is a yes/no unit rated by everyone who
+    judged the item: per unit, how many said yes and how many no."""
+    raters: dict[tuple, Counter] = defaultdict(Counter)  # (group, item id) -> raters, yes per label
+    items = {}
+    for row in rated:
+        key = ((row.condition, row.display), row.item.id)
+        items[row.item.id] = row.item
+        raters[key][None] += 1
+        for label in row.answer.get("selected", []):
+            raters[key][label] += 1
+    counts: dict[tuple[str, str], dict[tuple, Counter]] = defaultdict(dict)
+    for (group, item_id), tally in raters.items():
+        for label in [*items[item_id].labels, {"id": "none"}]:
+            yes = tally[label["id"]]
+            counts[group][(item_id, label["id"])] = Counter(yes=yes, no=tally[None] - yes)
+    return counts
+
+
+def _agreement(by_unit: dict[tuple, Counter]) -> dict:
+    """Fleiss' kappa on the units with the most common number of raters, Krippendorff's
+    alpha on every unit, from the count of each answer per unit."""
+    alpha = krippendorff_alpha_counts(list(by_unit.values()))
+    sizes = Counter(sum(c.values()) for c in by_unit.values() if sum(c.values()) >= 2)
     if not sizes:
         return {
             "units": len(by_unit),
@@ -193,7 +200,7 @@ def _agreement(by_unit: dict[tuple, dict[int, str]]) -> dict:
             "krippendorff_alpha": alpha,
         }
     common = sizes.most_common(1)[0][0]
-    chosen = [r for r in by_unit.values() if len(r) == common]
-    categories = sorted({v for r in chosen for v in r.values()}, key=str)
-    table = np.array([[list(r.values()).count(c) for c in categories] for r in chosen])
+    chosen = [c for c in by_unit.values() if sum(c.values()) == common]
+    categories = sorted({v for c in chosen for v, n in c.items() if n}, key=str)
+    table = np.array([[c[category] for category in categories] for c in chosen])
     return {"units": len(by_unit), "fleiss_kappa": fleiss_kappa(table), "krippendorff_alpha": alpha}

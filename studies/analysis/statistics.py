@@ -9,7 +9,8 @@ data, one rater) is None with a reason, never NaN.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -191,21 +192,28 @@ def fleiss_kappa(table: np.ndarray) -> Estimate:
 def krippendorff_alpha_nominal(ratings: Sequence[Sequence]) -> Estimate:
     """Krippendorff's alpha for nominal data: `ratings[rater][unit]`, None where a rater did
     not rate a unit. Units with fewer than two ratings do not count (as in Krippendorff 2011)."""
-    units: list[list] = []
+    units = []
     for unit in range(max((len(r) for r in ratings), default=0)):
-        values = [r[unit] for r in ratings if unit < len(r) and r[unit] is not None]
-        if len(values) >= 2:
-            units.append(values)
+        units.append(Counter(r[unit] for r in ratings if unit < len(r) and r[unit] is not None))
+    return krippendorff_alpha_counts(units)
+
+
+def krippendorff_alpha_counts(units: Sequence[Mapping]) -> Estimate:
+    """Krippendorff's alpha (nominal) from how many ratings of each unit fell in each
+    category (`units[u][category]`): for nominal data the coincidence matrix needs nothing
+    else, so raters never have to be lined up in a matrix."""
+    units = [unit for unit in units if sum(unit.values()) >= 2]
     if not units:
         return Estimate.missing("no item has two or more ratings")
-    categories = sorted({v for values in units for v in values}, key=str)
+    categories = sorted({c for unit in units for c, n in unit.items() if n}, key=str)
     index = {c: i for i, c in enumerate(categories)}
     coincidence = np.zeros((len(categories), len(categories)))
-    for values in units:
+    for unit in units:
         counts = np.zeros(len(categories))
-        for v in values:
-            counts[index[v]] += 1
-        coincidence += (np.outer(counts, counts) - np.diag(counts)) / (len(values) - 1)
+        for category, n in unit.items():
+            if n:
+                counts[index[category]] += n
+        coincidence += (np.outer(counts, counts) - np.diag(counts)) / (counts.sum() - 1)
     n_c = coincidence.sum(axis=1)
     n = n_c.sum()
     observed = n - np.trace(coincidence)
