@@ -24,20 +24,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import databases  # noqa: E402
+
 BENCH_DB = "secondlook_bench"
 TRIALS_PER_PARTICIPANT = 100
 
 
 def bench_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/export.py needs DATABASE_URL pointing at a PostgreSQL server")
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+    return databases.own_database_url(BENCH_DB, "bench/export.py")
 
 
 def setup_django(url: str) -> None:
@@ -54,19 +52,6 @@ def setup_django(url: str) -> None:
     django.setup()
 
 
-def recreate_database(url: str, create: bool = True) -> None:
-    import psycopg2
-
-    server = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    connection = psycopg2.connect(server)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-        if create:
-            cursor.execute(f"CREATE DATABASE {BENCH_DB}")
-    connection.close()
-
-
 def make_study(slug: str, responses: int):
     """A launched top-k study with `responses` answered trials (100 per participant). Answers
     vary as real ones do: each trial selects one of the 32 subsets of its five labels, and the
@@ -74,23 +59,13 @@ def make_study(slug: str, responses: int):
     from django.db import connection
 
     from inference.labelsets import imagenet_1k
-    from inference.models import Classifier, Image, ImageSet, Prediction
+    from inference.models import Image, ImageSet, Prediction
     from studies.models import Study
     from studies.services import launch
 
     labels = imagenet_1k()
     image_set = ImageSet.objects.create(name=f"{slug}-images")
-    classifier = Classifier.objects.get_or_create(
-        name="bench",
-        defaults={
-            "source": Classifier.Source.BUNDLED,
-            "architecture": "tf_efficientnet_lite0",
-            "weights_path": "/nonexistent",
-            "weights_sha256": "0" * 64,
-            "preprocessing": {},
-            "num_classes": 1000,
-        },
-    )[0]
+    classifier = databases.stand_in_classifier("bench")
     for n in range(TRIALS_PER_PARTICIPANT):
         image = Image.objects.create(
             sha256=hashlib.sha256(f"{slug}-{n}".encode()).hexdigest(),
@@ -163,7 +138,8 @@ def make_study(slug: str, responses: int):
                     FROM jsonb_array_elements(t.options) WITH ORDINALITY AS o(value, n)
                     WHERE ((t.id * 7) %% 32) & (1 << (o.n::int - 1)) <> 0), '[]'::jsonb)),
                 500 + (t.id %% 1500),
-                jsonb_build_object('dpr', 1 + p.id %% 2, 'viewport', jsonb_build_array(1024 + p.id %% 400, 768),
+                jsonb_build_object('dpr', 1 + p.id %% 2,
+                    'viewport', jsonb_build_array(1024 + p.id %% 400, 768),
                     'displayed', jsonb_build_array(448, 448), 'natural', jsonb_build_array(224, 224),
                     'scaled', false, 'sha256_checked', true, 'input', 'mouse',
                     'hidden_ms', CASE WHEN t.id %% 7 = 0 THEN t.id %% 3000 ELSE 0 END),
@@ -269,7 +245,7 @@ def main() -> None:
         setup_django(url)
         export_child(args.child)
         return
-    recreate_database(url)
+    databases.recreate_database(url)
     setup_django(url)
     from django.core.management import call_command
 
@@ -304,7 +280,7 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
-    recreate_database(url, create=False)
+    databases.recreate_database(url, create=False)
 
 
 if __name__ == "__main__":

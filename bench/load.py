@@ -44,12 +44,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import loadgen  # noqa: E402
+from bench import databases, loadgen  # noqa: E402
 
 LOAD_DB = "secondlook_load"
 # Label Studio 1.23's annotator loop (next task + create annotation) per second, measured
@@ -59,23 +58,7 @@ TRIVIAL = "/bench/trivial"
 
 
 def load_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/load.py needs DATABASE_URL pointing at a PostgreSQL server (or --sqlite)")
-    return urlunsplit(urlsplit(url)._replace(path=f"/{LOAD_DB}"))
-
-
-def recreate_database(url: str, create: bool = True) -> None:
-    import psycopg2
-
-    server = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    connection = psycopg2.connect(server)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {LOAD_DB}")
-        if create:
-            cursor.execute(f"CREATE DATABASE {LOAD_DB}")
-    connection.close()
+    return databases.own_database_url(LOAD_DB, "bench/load.py (or --sqlite)")
 
 
 def setup_django(data_dir: Path, database_url: str | None) -> None:
@@ -210,7 +193,7 @@ def print_profile(files: list[Path]) -> None:
 
 def postgres_run(args) -> int:
     url = load_url()
-    recreate_database(url)
+    databases.recreate_database(url)
     with tempfile.TemporaryDirectory(prefix="secondlook-load-") as tmp:
         data_dir = Path(tmp)
         setup_django(data_dir, url)
@@ -255,7 +238,7 @@ def postgres_run(args) -> int:
             print_profile(sorted(data_dir.glob("*.prof")))
         problems = loadgen.violations(["realistic", "capacity"], ledger)
         close_connections()
-    recreate_database(url, create=False)
+    databases.recreate_database(url, create=False)
     print(
         f"integrity (PostgreSQL): {len(ledger.acks)} answers acknowledged ({ledger.replays} replays), "
         f"{len(problems)} violations"

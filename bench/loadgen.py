@@ -573,24 +573,15 @@ def make_study(slug: str, design: Design):
     """A live top-k study on `design.images` image rows with fabricated top-5 predictions
     (the participant API reads neither image files nor a model), two conditions of equal
     weight and no quota, K judgments per item and condition."""
+    from bench import databases
     from inference.labelsets import imagenet_1k
-    from inference.models import Classifier, Image, ImageSet, Prediction
+    from inference.models import Image, ImageSet, Prediction
     from studies.models import Condition, Study
     from studies.services import launch
 
     labels = imagenet_1k()
     image_set = ImageSet.objects.create(name=f"{slug}-images")
-    classifier = Classifier.objects.get_or_create(
-        name="load-bench",
-        defaults={
-            "source": Classifier.Source.BUNDLED,
-            "architecture": "tf_efficientnet_lite0",
-            "weights_path": "/nonexistent",
-            "weights_sha256": "0" * 64,
-            "preprocessing": {},
-            "num_classes": 1000,
-        },
-    )[0]
+    classifier = databases.stand_in_classifier("load-bench")
     images = Image.objects.bulk_create(
         Image(
             sha256=hashlib.sha256(f"{slug}-{n}".encode()).hexdigest(),

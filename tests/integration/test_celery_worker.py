@@ -37,14 +37,6 @@ def redis_url():
     return url
 
 
-@pytest.fixture
-def postgres():
-    if connection.vendor != "postgresql":
-        unavailable("SECONDLOOK_REQUIRE_SERVICES", "DATABASE_URL does not point at PostgreSQL")
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 def clear_queues(redis_url: str) -> None:
     """Drop what earlier runs may have left: our queues and kombu's unacknowledged set."""
     redis.Redis.from_url(redis_url).delete("gpu", "default", "unacked", "unacked_index", "unacked_mutex")

@@ -190,14 +190,6 @@ class Gunicorn:
 
 
 @pytest.fixture
-def postgres():
-    if connection.vendor != "postgresql":
-        unavailable("SECONDLOOK_REQUIRE_SERVICES", "DATABASE_URL does not point at PostgreSQL")
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-@pytest.fixture
 def study(tmp_path):
     return factories.study(tmp_path, n_images=6, per_participant=6)
 

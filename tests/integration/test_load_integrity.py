@@ -11,11 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from bench import loadgen
 from studies.models import Participant, Response
-from tests.requirements import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTICIPANTS = 20
@@ -24,19 +22,12 @@ DUPLICATE = 0.2
 pytestmark = pytest.mark.services
 
 
-def postgres_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 @pytest.mark.django_db(transaction=True)
-def test_simultaneous_participants_on_gunicorn_and_postgres_lose_and_duplicate_nothing(tmp_path):
-    if connection.vendor != "postgresql":
-        unavailable("SECONDLOOK_REQUIRE_SERVICES", "DATABASE_URL does not point at PostgreSQL")
+def test_simultaneous_participants_on_gunicorn_and_postgres_lose_and_duplicate_nothing(tmp_path, postgres):
     design = loadgen.saturating_design(PARTICIPANTS)
     loadgen.make_study("rush", design)
     ledger = loadgen.Ledger()
-    server = loadgen.Gunicorn(loadgen.production_env(postgres_url(), tmp_path), tmp_path / "gunicorn.log")
+    server = loadgen.Gunicorn(loadgen.production_env(postgres, tmp_path), tmp_path / "gunicorn.log")
     with server as target:
         phase = asyncio.run(loadgen.realistic(target, "rush", ledger, PARTICIPANTS, 0, 0, DUPLICATE))
 

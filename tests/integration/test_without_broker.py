@@ -7,11 +7,9 @@ import json
 import urllib.request
 
 import pytest
-from django.db import connection
 
 from bench import loadgen
 from studies.models import Participant, Response
-from tests.requirements import unavailable
 
 PARTICIPANTS = 6
 # Nothing listens on port 1 of the loopback: connecting fails at once, as with Redis stopped.
@@ -19,14 +17,10 @@ NO_BROKER = "redis://127.0.0.1:1/0"
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-def test_participants_finish_and_nothing_is_lost_while_the_broker_is_down(tmp_path):
-    if connection.vendor != "postgresql":
-        unavailable("SECONDLOOK_REQUIRE_SERVICES", "DATABASE_URL does not point at PostgreSQL")
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+def test_participants_finish_and_nothing_is_lost_while_the_broker_is_down(tmp_path, postgres):
     design = loadgen.saturating_design(PARTICIPANTS)
     loadgen.make_study("no-broker", design)
-    env = {**loadgen.production_env(url, tmp_path), "REDIS_URL": NO_BROKER}
+    env = {**loadgen.production_env(postgres, tmp_path), "REDIS_URL": NO_BROKER}
     ledger = loadgen.Ledger()
     server = loadgen.Gunicorn(env, tmp_path / "gunicorn.log")
     with server as target:
