@@ -48,7 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import databases, loadgen  # noqa: E402
+from bench import cpu, databases, load_study, loadgen, web_server  # noqa: E402
 
 LOAD_DB = "secondlook_load"
 # Label Studio 1.23's annotator loop (next task + create annotation) per second, measured
@@ -138,7 +138,7 @@ def cpu_lines(concurrency: int, loops: loadgen.Phase, trivial: loadgen.Phase) ->
     ]
 
 
-async def capacity(target, slug, ledger, args, estimate: float, processes: loadgen.Processes) -> list[str]:
+async def capacity(target, slug, ledger, args, estimate: float, processes: cpu.Processes) -> list[str]:
     """Floor and loops at each concurrency, taking turns so that a noisy neighbour slows
     both alike. Sessions are opened (and consented) before each loop phase, outside it:
     enough for 1.5 × `estimate` loops a second, raised to the fastest rate seen."""
@@ -197,17 +197,17 @@ def postgres_run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="secondlook-load-") as tmp:
         data_dir = Path(tmp)
         setup_django(data_dir, url)
-        design = loadgen.saturating_design(args.participants, per_participant=args.trials, k=10)
-        loadgen.make_study("realistic", design)
-        loadgen.make_study(
-            "capacity", loadgen.Design(images=250, per_participant=args.trials, judgments_per_item=50)
+        design = load_study.saturating_design(args.participants, per_participant=args.trials, k=10)
+        load_study.make_study("realistic", design)
+        load_study.make_study(
+            "capacity", load_study.Design(images=250, per_participant=args.trials, judgments_per_item=50)
         )
         close_connections()
         ledger, lines, estimate = loadgen.Ledger(), [], 20.0
-        env = loadgen.production_env(url, data_dir)
+        env = web_server.production_env(url, data_dir)
         if args.profile:
             env["SECONDLOOK_LOAD_PROFILE"] = str(data_dir)
-        server = loadgen.Gunicorn(env, data_dir / "gunicorn.log", args.workers)
+        server = web_server.Gunicorn(env, data_dir / "gunicorn.log", args.workers)
         with server as target:
             print(f"gunicorn {' '.join(server.arguments)} on {target.host}:{target.port}")
             print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -229,14 +229,14 @@ def postgres_run(args) -> int:
             if not args.skip_capacity:
                 processes = {
                     "gunicorn": server.workers,
-                    "postgres": lambda: loadgen.postgres_backends(LOAD_DB),
+                    "postgres": lambda: cpu.postgres_backends(LOAD_DB),
                     "generator": lambda: [os.getpid()],
                 }
                 lines += asyncio.run(capacity(target, "capacity", ledger, args, estimate, processes))
             print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if args.profile:
             print_profile(sorted(data_dir.glob("*.prof")))
-        problems = loadgen.violations(["realistic", "capacity"], ledger)
+        problems = load_study.violations(["realistic", "capacity"], ledger)
         close_connections()
     databases.recreate_database(url, create=False)
     print(
@@ -262,12 +262,12 @@ def sqlite_run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="secondlook-load-sqlite-") as tmp:
         data_dir = Path(tmp)
         setup_django(data_dir, None)
-        design = loadgen.saturating_design(args.participants, per_participant=args.trials)
-        loadgen.make_study("sqlite", design)
+        design = load_study.saturating_design(args.participants, per_participant=args.trials)
+        load_study.make_study("sqlite", design)
         close_connections()
         ledger = loadgen.Ledger()
-        env = loadgen.server_env("config.settings.embedded", data_dir)
-        with loadgen.Gunicorn(env, data_dir / "gunicorn.log", args.workers) as target:
+        env = web_server.server_env("config.settings.embedded", data_dir)
+        with web_server.Gunicorn(env, data_dir / "gunicorn.log", args.workers) as target:
             start = time.perf_counter()
             phase = asyncio.run(
                 loadgen.realistic(
@@ -275,7 +275,7 @@ def sqlite_run(args) -> int:
                 )
             )
             seconds = time.perf_counter() - start
-        problems = loadgen.violations(["sqlite"], ledger)
+        problems = load_study.violations(["sqlite"], ledger)
         from studies.models import Participant, Response
 
         report = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import loadgen
+from bench import load_study, loadgen, web_server
 from studies.models import Participant, Response
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,14 +24,14 @@ pytestmark = pytest.mark.services
 
 @pytest.mark.django_db(transaction=True)
 def test_simultaneous_participants_on_gunicorn_and_postgres_lose_and_duplicate_nothing(tmp_path, postgres):
-    design = loadgen.saturating_design(PARTICIPANTS)
-    loadgen.make_study("rush", design)
+    design = load_study.saturating_design(PARTICIPANTS)
+    load_study.make_study("rush", design)
     ledger = loadgen.Ledger()
-    server = loadgen.Gunicorn(loadgen.production_env(postgres, tmp_path), tmp_path / "gunicorn.log")
+    server = web_server.Gunicorn(web_server.production_env(postgres, tmp_path), tmp_path / "gunicorn.log")
     with server as target:
         phase = asyncio.run(loadgen.realistic(target, "rush", ledger, PARTICIPANTS, 0, 0, DUPLICATE))
 
-    assert loadgen.violations(["rush"], ledger) == []
+    assert load_study.violations(["rush"], ledger) == []
     assert ledger.replays > 0  # the replay path was exercised
     # Just enough items for everyone: all finish, each item judged exactly K times per condition.
     assert Participant.objects.filter(status="completed").count() == PARTICIPANTS

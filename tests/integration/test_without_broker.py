@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from bench import loadgen
+from bench import load_study, loadgen, web_server
 from studies.models import Participant, Response
 
 PARTICIPANTS = 6
@@ -18,11 +18,11 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
 def test_participants_finish_and_nothing_is_lost_while_the_broker_is_down(tmp_path, postgres):
-    design = loadgen.saturating_design(PARTICIPANTS)
-    loadgen.make_study("no-broker", design)
-    env = {**loadgen.production_env(postgres, tmp_path), "REDIS_URL": NO_BROKER}
+    design = load_study.saturating_design(PARTICIPANTS)
+    load_study.make_study("no-broker", design)
+    env = {**web_server.production_env(postgres, tmp_path), "REDIS_URL": NO_BROKER}
     ledger = loadgen.Ledger()
-    server = loadgen.Gunicorn(env, tmp_path / "gunicorn.log")
+    server = web_server.Gunicorn(env, tmp_path / "gunicorn.log")
     with server as target:
         phase = asyncio.run(loadgen.realistic(target, "no-broker", ledger, PARTICIPANTS, 0, 0, 0.0))
         request = urllib.request.Request(
@@ -32,7 +32,7 @@ def test_participants_finish_and_nothing_is_lost_while_the_broker_is_down(tmp_pa
         with urllib.request.urlopen(request, timeout=30) as reply:
             status, health = reply.status, json.loads(reply.read())
     assert phase.errors == [], server.log_tail()
-    assert loadgen.violations(["no-broker"], ledger) == []
+    assert load_study.violations(["no-broker"], ledger) == []
     assert Participant.objects.filter(status="completed").count() == PARTICIPANTS
     assert len(ledger.acks) == Response.objects.count() == PARTICIPANTS * design.per_participant
     assert status == 200 and health["status"] == "degraded", health
