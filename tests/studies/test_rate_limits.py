@@ -19,6 +19,8 @@ NOW = datetime(2026, 11, 28, 12, 30, 20, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch):
     monkeypatch.setattr(rate_limits, "clock", lambda: NOW)
+    # No purge by chance: a test that purges finds every window it made.
+    monkeypatch.setattr(rate_limits, "PURGE_CHANCE", 0.0)
 
 
 def test_a_request_over_the_limit_is_refused_until_the_next_minute():
@@ -42,6 +44,13 @@ def test_old_windows_are_purged():
     rate_limits.count([rate_limits.Limit("a", 1)], now=NOW - timedelta(hours=2))
     rate_limits.count([rate_limits.Limit("a", 1)])
     assert rate_limits.purge() == 1
+    assert RateCounter.objects.get().window_start == NOW.replace(second=0)
+
+
+def test_counting_purges_old_windows_now_and_then(monkeypatch):
+    rate_limits.count([rate_limits.Limit("a", 1)], now=NOW - timedelta(hours=2))
+    monkeypatch.setattr(rate_limits, "PURGE_CHANCE", 1.0)
+    rate_limits.count([rate_limits.Limit("a", 1)])
     assert RateCounter.objects.get().window_start == NOW.replace(second=0)
 
 
