@@ -95,6 +95,7 @@ def violations(slugs: list[str], ledger: Ledger) -> list[str]:
     from django.db.models import Count
 
     from studies.models import Response, Study
+    from studies.services import trials
 
     problems = list(ledger.problems)
     stored = Response.objects.filter(trial__participant__study__slug__in=slugs)
@@ -105,8 +106,7 @@ def violations(slugs: list[str], ledger: Ledger) -> list[str]:
         row = rows.get(trial_id)
         if row is None:
             problems.append(f"trial {trial_id}: acknowledged ({ack.receipt}) but not stored")
-        elif (row["id"], row["idempotency_key"], row["answer"], row["receipt"]) != (
-            ack.receipt["id"],
+        elif (row["idempotency_key"], row["answer"], trials.reply(row["id"], row["receipt"])) != (
             ack.key,
             ack.answer,
             ack.receipt,

@@ -92,8 +92,8 @@ class NextTrial(ParticipantView):
     @extend_schema(responses={200: s.NextReply, **errors(401, 429)})
     def get(self, request):
         participant = request.auth
-        trial, upcoming = trials.next_trial(participant)
-        reply = {"trial": trial, "progress": trials.progress(participant)}
+        trial, upcoming, progress = trials.next_trial(participant)
+        reply = {"trial": trial, "progress": progress}
         if trial is None:
             participant.refresh_from_db()
             reply["completion"] = sessions.completion(participant)

@@ -101,6 +101,9 @@ class Trial(models.Model):
     # Attention and practice trials: the answer asked for or the dataset's, never sent to
     # the browser before the answer: {"choice": id} or {"selected": [ids]}.
     expected = models.JSONField(null=True, blank=True)
+    # What the trial shows (stimulus, explanation, confidence asked), decided at assignment:
+    # services/presentation.py. Null for trials assigned before migration 0015.
+    presentation = models.JSONField(null=True, blank=True)
     presented_at = models.DateTimeField(null=True, blank=True)
     # The browser could not load or verify the stimulus: the trial is skipped, not shown broken.
     problem = models.CharField(max_length=30, blank=True)

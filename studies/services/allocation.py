@@ -135,7 +135,7 @@ def choose_items(participant: Participant, rng: random.Random) -> list[Item]:
             chosen.append(item_id)
             sources.add(source)
     rng.shuffle(chosen)
-    rows = Item.objects.select_related("image", "prediction", "adversarial").in_bulk(chosen)
+    rows = Item.objects.select_related("image", "prediction", "adversarial", "explanation").in_bulk(chosen)
     return [rows[item_id] for item_id in chosen]
 
 

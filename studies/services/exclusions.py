@@ -112,6 +112,8 @@ def apply(participant: Participant, mode: str) -> list[ExclusionEvent]:
     """Check the participant against the version's rules of `mode`; record and return the
     ones that fire (each rule fires at most once per participant)."""
     rules = [r for r in participant.version.config.get("exclusion_rules", []) if r["mode"] == mode]
+    if not rules:
+        return []  # most studies have none: every answer would pay for the query below
     fired = set(participant.exclusions.values_list("rule", flat=True))
     events = []
     for rule in rules:

@@ -10,15 +10,16 @@ Invariants:
 
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from studies.models import AuditLog, Participant, Recruitment, Response, Study
+from studies.models import AuditLog, Participant, Recruitment, Response, Study, StudyVersion
 from studies.services import allocation, blocks, markdown, recruitment
 from studies.services.errors import Conflict, Invalid, NotFound
 from studies.services.trials import assign_trials, progress
@@ -152,8 +153,63 @@ def revoke_tokens(participants, by: str) -> int:
     return revoked
 
 
+# What every participant request reads of the participant (no datetimes, which would need
+# the backend's converters); the other fields load when first read.
+PARTICIPANT_FIELDS = [
+    "id",
+    "study_id",
+    "version_id",
+    "pseudonym",
+    "status",
+    "seed",
+    "consent_version",
+    "kind",
+    "condition",
+    "rotation",
+    "excluded",
+]
+# Every participant request starts here, so it is one statement of plain SQL: the ORM's
+# compilation of the same join cost more than the database did (bench/load.py --profile).
+TOKEN_SQL = (
+    f"SELECT {', '.join(f'p.{name}' for name in PARTICIPANT_FIELDS)}, "
+    "s.requests_per_token_per_minute, s.requests_per_address_per_minute, v.config "
+    f"FROM {Participant._meta.db_table} p "
+    f"JOIN {Study._meta.db_table} s ON s.id = p.study_id "
+    f"JOIN {StudyVersion._meta.db_table} v ON v.id = p.version_id "
+    "WHERE p.token_hash = %s"
+)
+
+
 def participant_for_token(token: str) -> Participant | None:
-    return Participant.objects.select_related("study", "version").filter(token_hash=hash_token(token)).first()
+    """The token's participant, with what every participant request reads of their study
+    (its rate limits) and version (the frozen config) already loaded; any other field of
+    the three loads when first read."""
+    with connection.cursor() as cursor:
+        cursor.execute(TOKEN_SQL, [hash_token(token)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    *fields, token_limit, address_limit, config = row
+    participant = _loaded(Participant, dict(zip(PARTICIPANT_FIELDS, fields, strict=True)))
+    participant.study = _loaded(
+        Study,
+        {
+            "id": participant.study_id,
+            "requests_per_token_per_minute": token_limit,
+            "requests_per_address_per_minute": address_limit,
+        },
+    )
+    participant.version = _loaded(
+        StudyVersion,
+        {"id": participant.version_id, "study_id": participant.study_id, "config": json.loads(config)},
+    )
+    return participant
+
+
+def _loaded(model, values: dict):
+    """An instance of `model` with only `values` loaded; its other fields load when first read."""
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
+    return model.from_db(connection.alias, names, [values[name] for name in names])
 
 
 def state(participant: Participant) -> str:
@@ -208,7 +264,7 @@ def give_consent(participant: Participant, version: int, agree: bool) -> Partici
         participant.consent_version = version
         participant.consented_at = participant.last_active_at = timezone.now()
         # Places and items are decided one consent at a time per study (see allocation).
-        Study.objects.select_for_update().get(pk=participant.study_id)
+        participant.study = Study.objects.select_for_update().get(pk=participant.study_id)
         participant.condition = allocation.assign_condition(participant)
         if participant.condition and participant.version.config.get("blocks"):
             participant.rotation = blocks.next_rotation(participant)

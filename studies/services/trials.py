@@ -14,6 +14,7 @@ Invariants:
   ("every trial answered") cannot race with a concurrent answer.
 """
 
+import json
 import random
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from studies.models import Item, Participant, Response, Study, Trial
-from studies.services import allocation, blocks, exclusions, task_kinds
+from studies.services import allocation, blocks, exclusions, presentation, task_kinds, trial_sql
 from studies.services.errors import Conflict, NotFound
 
 UPCOMING = 3
@@ -81,7 +82,9 @@ def assign_trials(participant: Participant) -> list[Trial]:
         else:
             known = role in (Role.PRACTICE, Role.GOLD)
             trial_kind, question = kind, task_kinds.question(kind, item, config, rng, known, decoys)
-        trials.append(_trial(participant, trial_kind, role, item, question, index, block))
+        trial = _trial(participant, trial_kind, role, item, question, index, block)
+        trial.presentation = presentation.build(trial, config)
+        trials.append(trial)
     return Trial.objects.bulk_create(trials)
 
 
@@ -89,7 +92,8 @@ def _full_items(participant: Participant, picked: list[_Spare]) -> dict[int, Ite
     ids = {item.id for item in picked}
     if not ids:
         return {}
-    return participant.version.items.select_related("image", "prediction", "adversarial").in_bulk(ids)
+    related = ("image", "prediction", "adversarial", "explanation")
+    return participant.version.items.select_related(*related).in_bulk(ids)
 
 
 def _unused(items: list, taken: list) -> list:
@@ -148,93 +152,42 @@ def progress(participant: Participant) -> dict:
     return {"done": counts["done"], "total": counts["total"]}
 
 
-def _open_trials(participant: Participant):
-    return (
-        participant.trials.filter(response__isnull=True, problem="")
-        .select_related("item__image", "item__prediction", "item__adversarial", "item__explanation")
-        .order_by("index")
-    )
-
-
-def explanation_payload(trial: Trial, config: dict) -> dict | None:
-    display = allocation.display_of(trial)
-    if display == "none" or trial.role == Role.ATTENTION:
-        return None
-    item = trial.item
-    label = task_kinds.quoted(task_kinds.model_label(item)["text"])
-    if display == "examples":
-        return {
-            "display": display,
-            "method": None,
-            "caption": f"Images the model considers typical of {label}",
-            "image": None,
-            "examples": item.examples,
-        }
-    overlay = item.explanation
-    stimulus = item.stimulus
-    return {
-        "display": display,
-        "method": config["explanation_method"],
-        "caption": f"Where the model looked when it answered {label}",
-        "image": {
-            "url": overlay.stimulus_path,
-            "width": stimulus["width"],
-            "height": stimulus["height"],
-            "sha256": overlay.overlay_sha256,
-        },
-        "examples": [],
-    }
-
-
-def trial_payload(trial: Trial, config: dict) -> dict:
-    return {
-        "id": trial.id,
-        "index": trial.index,
-        "kind": trial.kind,
-        "prompt": trial.prompt,
-        "image": trial.item.stimulus,
-        "explanation": explanation_payload(trial, config),
-        "options": trial.options,
-        "multi": trial.kind == task_kinds.Kind.TOPK_SELECT,
-        "confidence": task_kinds.asks_confidence(trial, config),
-        "practice": trial.role == Role.PRACTICE,
-    }
-
-
-def _image_urls(payload: dict) -> list[str]:
-    explanation = payload["explanation"] or {}
-    extra = [explanation["image"]] if explanation.get("image") else []
-    return [image["url"] for image in [payload["image"], *extra, *explanation.get("examples", [])]]
-
-
-def next_trial(participant: Participant) -> tuple[dict | None, list[str]]:
-    """The first open trial (the same one until it is answered or skipped) and the image
-    URLs of the ones after it, for preloading. (None, []) once none is open."""
-    if participant.is_finished:
-        return None, []
-    upcoming = list(_open_trials(participant)[: UPCOMING + 1])
+def next_trial(participant: Participant) -> tuple[dict | None, list[str], dict]:
+    """The first open trial (the same one until it is answered or skipped), the image URLs
+    of the ones after it, for preloading, and the session's progress. The trial is None
+    once none is open."""
+    rows = trial_sql.session_trials(participant.pk)
+    counted = [row for row in rows if row.role != Role.PRACTICE]
+    done = {"done": sum(row.settled for row in counted), "total": len(counted)}
+    upcoming = [] if participant.is_finished else [row for row in rows if not row.settled][: UPCOMING + 1]
     if not upcoming:
-        return None, []
-    for trial in upcoming:
-        trial.participant = participant
+        return None, [], done
     current = upcoming[0]
-    if current.presented_at is None:
-        Trial.objects.filter(pk=current.pk, presented_at__isnull=True).update(presented_at=timezone.now())
-    config = participant.version.config
-    urls = [url for trial in upcoming[1:] for url in _image_urls(trial_payload(trial, config))]
-    return trial_payload(current, config), urls
+    if not current.presented:
+        trial_sql.mark_presented(current.id, timezone.now())
+    missing = [row.id for row in upcoming if row.presentation is None]
+    shown = presentation.backfill(participant, missing) if missing else {}
+    shown.update({row.id: json.loads(row.presentation) for row in upcoming if row.presentation is not None})
+    trial = presentation.payload(current, json.loads(current.options), shown[current.id])
+    urls = [url for row in upcoming[1:] for url in presentation.image_urls(shown[row.id])]
+    return trial, urls, done
+
+
+def _complete(participant: Participant) -> None:
+    """No trial is open any more: the session is complete. A completion may fill the
+    study's last quota, which closes it."""
+    participant.finish(Participant.Status.COMPLETED)
+    exclusions.apply(participant, "posthoc")
+    study = Study.objects.select_for_update().get(pk=participant.study_id)
+    allocation.close_if_complete(study, participant.version.config)
 
 
 def _settle(participant: Participant) -> tuple[dict, bool]:
-    """Progress, and whether the session just completed (no trial is open any more). A
-    completion may fill the study's last quota, which closes it."""
+    """Progress, and whether the session just completed (no trial is open any more)."""
     done, still_open = _progress_and_open(participant)
     finished = not still_open
     if finished:
-        participant.finish(Participant.Status.COMPLETED)
-        exclusions.apply(participant, "posthoc")
-        study = Study.objects.select_for_update().get(pk=participant.study_id)
-        allocation.close_if_complete(study, participant.version.config)
+        _complete(participant)
     else:
         Participant.objects.filter(pk=participant.pk).update(last_active_at=timezone.now())
     return done, finished
@@ -254,55 +207,65 @@ def _progress_and_open(participant: Participant) -> tuple[dict, int]:
 def record_response(
     participant: Participant, trial_id: int, answer: dict, rt_ms: int, client: dict, key: str
 ) -> tuple[dict, bool]:
-    """Store an answer. Returns (receipt, created)."""
+    """Store an answer. Returns (receipt, created).
+
+    The stored receipt lacks the response's id, not known before the row is written:
+    reply() adds it."""
     with transaction.atomic():
-        version = participant.version  # frozen: the one already read is the one locked
-        participant = Participant.objects.select_for_update().get(pk=participant.pk)
-        participant.version = version
-        trial = participant.trials.filter(pk=trial_id).first()
-        if trial is None:
+        now = timezone.now()
+        participant.status, participant.excluded = trial_sql.lock_participant(participant.pk, now)
+        context = trial_sql.answer_context(participant, trial_id)
+        if context is None:
             raise NotFound("There is no such trial in this session.", code="unknown_trial")
-        existing = Response.objects.filter(trial=trial).first()
-        if existing is not None:
-            if existing.idempotency_key == key:
-                return existing.receipt, False
+        if context.response_id is not None:
+            if context.idempotency_key == key:
+                return reply(context.response_id, json.loads(context.receipt)), False
             raise Conflict(
                 "This trial was already answered; the first answer is kept.", code="already_answered"
             )
         if participant.is_finished:
             raise Conflict("This session has ended.", code="session_ended")
-        if trial.problem:
+        if context.problem:
             raise Conflict("This trial was skipped: its image could not be shown.", code="trial_skipped")
-        _check_presented(trial)
+        if not context.presented:
+            raise _not_presented()
+        trial = context.trial
         canonical = task_kinds.validate_answer(trial, answer, participant.version.config)
-        # No savepoint: the participant's lock serialises their answers, so a duplicate can
-        # only be a bug, and raising it rolls the whole transaction back anyway.
+        counts = trial.role != Role.PRACTICE
+        finished = context.unsettled == 1  # this answer settles the last open trial
+        receipt = {
+            "trial": trial.id,
+            "progress": {"done": context.done + counts, "total": context.total},
+            "finished": finished,
+        }
+        if trial.role == Role.PRACTICE:
+            receipt["feedback"] = task_kinds.feedback(trial, canonical)
         try:
-            response = Response.objects.create(
-                trial=trial, answer=canonical, rt_ms=rt_ms, client=client, idempotency_key=key, receipt={}
-            )
+            response_id = trial_sql.insert_response(trial.id, canonical, rt_ms, client, key, receipt, now)
         except IntegrityError:
+            # The participant's lock serialises their answers, so only a bug gets here.
             raise Conflict(
                 "This trial was already answered; the first answer is kept.", code="already_answered"
             ) from None
         if _screen_out_if_excluded(participant):
-            done, finished = progress(participant), True
-        else:
-            done, finished = _settle(participant)
-        response.receipt = {"id": response.id, "trial": trial.id, "progress": done, "finished": finished}
-        if trial.role == Role.PRACTICE:
-            response.receipt["feedback"] = task_kinds.feedback(trial, canonical)
-        response.save(update_fields=["receipt"])
-    return response.receipt, True
+            if not finished:
+                receipt["finished"] = True
+                Response.objects.filter(pk=response_id).update(receipt=receipt)
+        elif finished:
+            _complete(participant)
+    return reply(response_id, receipt), True
 
 
-def _check_presented(trial: Trial) -> None:
+def reply(response_id: int, receipt: dict) -> dict:
+    """What an answer's submitter is told, the first time and on every replay: the stored
+    receipt and the response's id."""
+    return {"id": response_id, **receipt}
+
+
+def _not_presented() -> Conflict:
     """Trials are answered in order: one that `next` has not handed out yet was never
     seen, so an answer to it (a forged or reordered request) means nothing."""
-    if trial.presented_at is None:
-        raise Conflict(
-            "This trial has not been shown yet; answer the current one first.", code="not_presented"
-        )
+    return Conflict("This trial has not been shown yet; answer the current one first.", code="not_presented")
 
 
 def _screen_out_if_excluded(participant: Participant) -> bool:
@@ -332,7 +295,8 @@ def report_problem(participant: Participant, trial_id: int, reason: str, detail:
         if created:
             if participant.is_finished:
                 raise Conflict("This session has ended.", code="session_ended")
-            _check_presented(trial)
+            if trial.presented_at is None:
+                raise _not_presented()
             trial.problem, trial.problem_detail, trial.reported_at = reason, detail[:200], timezone.now()
             trial.save(update_fields=["problem", "problem_detail", "reported_at"])
             done, finished = _settle(participant)

@@ -139,6 +139,50 @@ def test_a_replayed_answer_returns_the_same_body(participant):
     assert Response.objects.count() == 1
 
 
+def test_a_replay_tells_the_id_of_the_stored_response(participant):
+    participant.enter()
+    participant.consent()
+    trial = participant.next().json()["trial"]
+    participant.answer(trial, key="same-key-0123456789")
+    replay = participant.answer(trial, key="same-key-0123456789").json()
+    stored = Response.objects.get()
+    assert replay["id"] == stored.pk and replay["trial"] == trial["id"]
+    assert replay["progress"] == {"done": 1, "total": 4} and replay["finished"] is False
+
+
+def test_a_trial_shows_what_was_decided_when_it_was_assigned(participant):
+    participant.enter()
+    participant.consent()
+    assert not Trial.objects.filter(presentation__isnull=True).exists()
+    first = Trial.objects.order_by("index").first()
+    assigned = first.item.stimulus
+    # An item edited after assignment (say, its file re-rendered) changes no running session.
+    first.item.stimulus = {**assigned, "sha256": "f" * 64}
+    first.item.save()
+    shown = participant.next().json()["trial"]
+    assert shown["image"] == assigned == first.presentation["image"]
+
+
+def test_trials_assigned_before_presentations_were_stored_get_theirs_on_first_read(participant):
+    participant.enter()
+    participant.consent()
+    expected = participant.next().json()
+    stored = {t.pk: t.presentation for t in Trial.objects.all()}
+    Trial.objects.update(presentation=None)  # as migration 0015 leaves older trials
+    assert participant.next().json() == expected
+    upcoming = Trial.objects.order_by("index")[: 1 + len(expected["upcoming"])]
+    assert {t.pk: t.presentation for t in upcoming} == {t.pk: stored[t.pk] for t in upcoming}
+
+
+def test_an_answer_to_a_trial_id_no_database_could_hold_is_404(participant):
+    participant.enter()
+    participant.consent()
+    trial = participant.next().json()["trial"]
+    reply = participant.answer({**trial, "id": 2**63})
+    assert reply.status_code == 404 and reply.json()["code"] == "unknown_trial"
+    assert Response.objects.count() == 0
+
+
 def test_a_different_answer_to_an_answered_trial_is_a_conflict_and_keeps_the_first(participant):
     participant.enter()
     participant.consent()
