@@ -285,7 +285,8 @@ async def realistic(
     starts a trial after limit_s (an overloaded server would otherwise stretch the run
     without end); `sessions_finished` says how many got to the end."""
     phase = Phase("realistic")
-    arrivals = sorted(random.Random(seed).uniform(0, arrival_s) for _ in range(participants))
+    rng = random.Random(seed)
+    arrivals = sorted(rng.uniform(0, arrival_s) for _ in range(participants))
     start = time.perf_counter()
 
     async def participant(n: int, at: float) -> None:
@@ -340,6 +341,7 @@ async def closed_loop(
         while time.perf_counter() < phase.window[1]:
             if pool:
                 token = pool.popleft()
+                client.address = next_address()  # each participant from an address of their own
             else:
                 phase.sessions_opened_inline += 1
                 token = await start_session(client, slug)
