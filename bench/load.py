@@ -12,7 +12,9 @@ Questions (benchmarks.md, "Participant path"):
    trivial JSON endpoint behind the same middleware (the floor). Goals: loops/s ÷ floor
    requests/s >= 0.25 (a loop costs at most four trivial requests), and at least 5× Label
    Studio's loops/s measured the same way on this kind of machine (9.7 at 1, 15.9 at 20,
-   11.7 at 100), with zero errors.
+   11.7 at 100), with zero errors. Beside the floor, the same endpoint making one query
+   (what a round trip to PostgreSQL adds), and before the runs the SQL statements a loop
+   makes, counted in this process: the loop's cost in those terms.
 3. Integrity after both runs, from the database: every answer the server acknowledged (201,
    or 200 for a replay) stored exactly once, nothing stored that was not acknowledged, and
    the design's invariants (balance across conditions, at most K judgments per item and
@@ -39,6 +41,7 @@ import asyncio
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -55,6 +58,7 @@ LOAD_DB = "secondlook_load"
 # on this kind of machine (benchmarks.md); the goal is five times these.
 LABEL_STUDIO_LOOPS = {1: 9.7, 20: 15.9, 100: 11.7}
 TRIVIAL = "/bench/trivial"
+ONE_QUERY = "/bench/one-query"
 # Loops a second that the sessions prepared before the first capacity phase must last for
 # (1.5 × this; later phases use the fastest rate seen): above what this server reaches, so
 # that no phase's CPU includes opening sessions.
@@ -120,25 +124,64 @@ def report_realistic(phase: loadgen.Phase) -> list[str]:
     ]
 
 
-def cpu_lines(concurrency: int, loops: loadgen.Phase, trivial: loadgen.Phase) -> list[str]:
+def statements_per_loop(slug: str) -> tuple[int, int]:
+    """The SQL statements `next` and `response` make for one trial of a fresh session of
+    `slug`, counted in this process through Django's test client (the same views; BEGIN and
+    COMMIT are not counted, nor the connection check that each of gunicorn's requests adds
+    with CONN_HEALTH_CHECKS)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(REMOTE_ADDR="192.0.2.1")
+    entry = client.post(f"/api/v1/studies/{slug}/sessions", {"params": {}}, content_type="application/json")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {entry.json()['token']}"}
+    consent = client.get("/api/v1/session", **auth).json()["consent"]
+    body = {"version": consent["version"], "agree": True}
+    client.post("/api/v1/session/consent", body, content_type="application/json", **auth)
+    with CaptureQueriesContext(connection) as on_next:
+        trial = client.get("/api/v1/session/next", **auth).json()["trial"]
+    answer, _ = loadgen.answer_for(trial, random.Random(0))
+    body = {"answer": answer, "rt_ms": 900, "client": loadgen.CLIENT, "key": "statements-" + "0" * 16}
+    path = f"/api/v1/session/trials/{trial['id']}/response"
+    with CaptureQueriesContext(connection) as on_response:
+        reply = client.post(path, body, content_type="application/json", **auth)
+    if reply.status_code != 201:
+        raise RuntimeError(f"counting statements: the answer got {reply.status_code} {reply.content[:200]}")
+    return len(on_next), len(on_response)
+
+
+SERVER = ("gunicorn", "postgres")
+
+
+def server_ms(phase: loadgen.Phase) -> float:
+    """Server CPU (gunicorn's workers and PostgreSQL's backends) per completion, ms."""
+    return sum(phase.cpu_ms_per_completion(group) for group in SERVER)
+
+
+def cpu_lines(
+    concurrency: int, loops: loadgen.Phase, trivial: loadgen.Phase, query: loadgen.Phase
+) -> list[str]:
     """Where the CPU went, per loop and per trivial request: less exposed to other work on
-    the machine than rates are. A loop's server CPU (gunicorn + PostgreSQL) in trivial
-    requests' worth is the CPU side of the loops/floor ratio (goal <= 4)."""
+    the machine than rates are. A loop's server CPU in trivial requests' worth is the CPU
+    side of the loops/floor ratio (goal <= 4); a request that makes one query, in the same
+    unit, is what each of the loop's round trips to PostgreSQL weighs against that goal."""
     per_loop = {group: loops.cpu_ms_per_completion(group) for group in loops.cpu}
     per_trivial = {group: trivial.cpu_ms_per_completion(group) for group in trivial.cpu}
-    server = ("gunicorn", "postgres")
-    cost = sum(per_loop[g] for g in server) / sum(per_trivial[g] for g in server)
+    cost, query_cost = server_ms(loops) / server_ms(trivial), server_ms(query) / server_ms(trivial)
     print(
         "  CPU ms per loop: "
         + ", ".join(f"{group} {ms:.1f}" for group, ms in per_loop.items())
         + "; per trivial request: "
         + ", ".join(f"{group} {ms:.2f}" for group, ms in per_trivial.items())
-        + f"; a loop costs {cost:.1f} trivial requests of server CPU"
+        + f"; a loop costs {cost:.1f} trivial requests of server CPU, a request making one query"
+        f" {query_cost:.1f}"
     )
     return [
         *(f"RESULT cpu_ms_per_loop_{group}_c{concurrency} {ms:.2f} ms" for group, ms in per_loop.items()),
         f"RESULT cpu_ms_per_trivial_gunicorn_c{concurrency} {per_trivial['gunicorn']:.2f} ms",
         f"RESULT loop_cpu_in_trivial_requests_c{concurrency} {cost:.2f} ratio",
+        f"RESULT one_query_request_cpu_in_trivial_requests_c{concurrency} {query_cost:.2f} ratio",
     ]
 
 
@@ -149,13 +192,14 @@ async def capacity(target, slug, ledger, args, estimate: float, processes: cpu.P
     lines, errors, seconds, trials = [], 0, args.seconds, args.trials
     for concurrency in args.concurrency:
         trivial = await loadgen.floor(target, TRIVIAL, concurrency, args.floor_seconds, processes)
+        query = await loadgen.floor(target, ONE_QUERY, concurrency, args.floor_seconds, processes)
         needed = concurrency + math.ceil(1.5 * estimate * (seconds + 1) / trials)
         started = time.perf_counter()
         tokens, setup = await loadgen.open_sessions(target, slug, ledger, needed)
         print(f"  {len(tokens)} sessions prepared in {time.perf_counter() - started:.0f} s")
         loops = await loadgen.closed_loop(target, slug, ledger, concurrency, seconds, tokens, processes)
         estimate = max(estimate, loops.rate())
-        errors += len(trivial.errors) + len(setup.errors) + len(loops.errors)
+        errors += len(trivial.errors) + len(query.errors) + len(setup.errors) + len(loops.errors)
         ratio = loops.rate() / trivial.rate()
         anchor = loops.rate() / LABEL_STUDIO_LOOPS.get(concurrency, math.nan)
         rates = f"{loops.rate():6.1f} loops/s, floor {trivial.rate():6.1f} requests/s"
@@ -170,7 +214,7 @@ async def capacity(target, slug, ledger, args, estimate: float, processes: cpu.P
         )
         for error in (setup.errors + trivial.errors + loops.errors)[:5]:
             print(f"  error: {error}")
-        lines += cpu_lines(concurrency, loops, trivial)
+        lines += cpu_lines(concurrency, loops, trivial, query)
         lines += [
             f"RESULT capacity_loops_per_s_c{concurrency} {loops.rate():.1f} loops/s",
             f"RESULT floor_requests_per_s_c{concurrency} {trivial.rate():.1f} requests/s",
@@ -206,6 +250,11 @@ def postgres_run(args) -> int:
         load_study.make_study(
             "capacity", load_study.Design(images=250, per_participant=args.trials, judgments_per_item=50)
         )
+        load_study.make_study(
+            "statements", load_study.Design(images=20, per_participant=10, judgments_per_item=5)
+        )
+        on_next, on_response = statements_per_loop("statements")
+        print(f"statements per loop: next {on_next}, response {on_response} (BEGIN, COMMIT and checks aside)")
         close_connections()
         ledger, lines, estimate = loadgen.Ledger(), [], FIRST_ESTIMATE
         env = web_server.production_env(url, data_dir)
@@ -249,7 +298,7 @@ def postgres_run(args) -> int:
     )
     for problem in problems[:20]:
         print(f"  VIOLATION {problem}")
-    for line in lines:
+    for line in [*lines, f"RESULT statements_per_loop {on_next + on_response} statements"]:
         print(line)
     print(f"RESULT integrity_violations_postgres {len(problems)} violations")
     sys.stdout.flush()

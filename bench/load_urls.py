@@ -3,6 +3,9 @@
 - `bench/trivial`, a view that does nothing but answer JSON, behind the same middleware, so
   that the cost of the participant API can be told from the cost every request pays
   (gunicorn, WSGI, middleware);
+- `bench/one-query`, the same with one database query (`SELECT 1`), so that the cost of a
+  round trip to PostgreSQL, which every participant request makes several of, is measured
+  too;
 - with SECONDLOOK_LOAD_PROFILE=<directory>, a middleware that runs every request under
   cProfile and writes each worker's statistics to <directory>/<pid>.prof (`--profile`).
   Its times are wall times: waiting for PostgreSQL shows as psycopg2's `execute`, and on
@@ -14,6 +17,7 @@ import cProfile
 import os
 from pathlib import Path
 
+from django.db import connection
 from django.http import JsonResponse
 from django.urls import path
 
@@ -26,7 +30,14 @@ def trivial(request):
     return JsonResponse({"ok": True})
 
 
-urlpatterns = [path("bench/trivial", trivial), *site]
+def one_query(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return JsonResponse({"ok": True})
+
+
+urlpatterns = [path("bench/trivial", trivial), path("bench/one-query", one_query), *site]
 
 
 class Profile:
