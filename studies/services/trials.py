@@ -12,6 +12,10 @@ Invariants:
   for an answered trial is a conflict, and nothing stored is changed.
 - A participant's writes are serialised by locking their row, so the completion check
   ("every trial answered") cannot race with a concurrent answer.
+
+`next` and an answer run on every trial of every session: their reads and writes are the
+hand-written statements of services/trial_sql.py, and what a trial shows was decided when
+it was assigned (services/presentation.py).
 """
 
 import json
