@@ -5,11 +5,19 @@ run (which it did until arrivals were drawn from one seeded stream)."""
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from bench import loadgen
 
 ARRIVAL_S = 1.0
 PARTICIPANTS = 12
+
+
+def run(coroutine):
+    """In a thread of its own: in a full run, the browser tests' Playwright keeps an event
+    loop running in the main thread, and asyncio.run refuses to start under it."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_participants_arrive_spread_over_the_window_each_from_their_own_address(monkeypatch):
@@ -22,9 +30,7 @@ def test_participants_arrive_spread_over_the_window_each_from_their_own_address(
     monkeypatch.setattr(loadgen, "exchange", no_server)
     monkeypatch.setattr(loadgen, "RETRIES", 0)
     started = time.perf_counter()
-    asyncio.run(
-        loadgen.realistic(loadgen.Target("127.0.0.1", 9), "x", loadgen.Ledger(), PARTICIPANTS, ARRIVAL_S, 0)
-    )
+    run(loadgen.realistic(loadgen.Target("127.0.0.1", 9), "x", loadgen.Ledger(), PARTICIPANTS, ARRIVAL_S, 0))
 
     times = sorted(at - started for at, _ in arrivals)
     assert len(times) == PARTICIPANTS
@@ -45,7 +51,7 @@ def test_in_the_closed_loop_each_prepared_session_comes_from_its_own_address(mon
 
     monkeypatch.setattr(loadgen, "exchange", finished_sessions)
     tokens = [f"token-{n}" for n in range(200)]
-    asyncio.run(
+    run(
         loadgen.closed_loop(
             loadgen.Target("127.0.0.1", 9), "x", loadgen.Ledger(), 1, 0.05, list(tokens), warmup_s=0
         )
