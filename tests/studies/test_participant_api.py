@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 
 from studies.models import Participant, Recruitment, Response, Study, Trial
 from studies.services import launch as lifecycle
+from studies.services import sessions
 from tests import factories
 from tests.conftest import ParticipantClient
 
@@ -137,6 +138,18 @@ def test_a_replayed_answer_returns_the_same_body(participant):
     assert first.status_code == 201 and replay.status_code == 200
     assert replay.json() == first.json()
     assert Response.objects.count() == 1
+
+
+def test_the_token_lookup_loads_what_requests_read_and_the_rest_when_first_read(participant, live_study):
+    token = participant.enter().json()["token"]
+    found = sessions.participant_for_token(token)
+    stored = Participant.objects.get()
+    assert (found.pk, found.pseudonym, found.status) == (stored.pk, stored.pseudonym, stored.status)
+    assert found.version.config == stored.version.config
+    assert found.study.requests_per_token_per_minute == live_study.requests_per_token_per_minute
+    assert found.created_at == stored.created_at
+    assert (found.study.slug, found.version.number) == (live_study.slug, stored.version.number)
+    assert sessions.participant_for_token(token + "x") is None
 
 
 def test_a_replay_tells_the_id_of_the_stored_response(participant):
