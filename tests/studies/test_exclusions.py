@@ -133,6 +133,8 @@ def test_hidden_time_above_the_threshold_ends_the_session_live(tmp_path):
     trial = client.next().json()["trial"]
     second = client.respond(trial, first_option(trial, None), client={"hidden_ms": 7000})
     assert second.json()["finished"] is True
+    replay = client.respond(trial, first_option(trial, None), client={"hidden_ms": 7000})
+    assert replay.status_code == 200 and replay.json() == second.json()  # the stored receipt says so too
     assert client.next().json()["completion"]["outcome"] == "screened_out"
     assert ExclusionEvent.objects.get().evidence == {"value": 11.0, "answered": 2}
 
