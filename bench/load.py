@@ -128,7 +128,8 @@ def statements_per_loop(slug: str) -> tuple[int, int]:
     """The SQL statements `next` and `response` make for one trial of a fresh session of
     `slug`, counted in this process through Django's test client (the same views; BEGIN and
     COMMIT are not counted, nor the connection check that each of gunicorn's requests adds
-    with CONN_HEALTH_CHECKS)."""
+    with CONN_HEALTH_CHECKS, nor the PREPAREs that a connection runs once for each of the
+    path's statements, studies/services/prepared_statements.py)."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -148,7 +149,10 @@ def statements_per_loop(slug: str) -> tuple[int, int]:
         reply = client.post(path, body, content_type="application/json", **auth)
     if reply.status_code != 201:
         raise RuntimeError(f"counting statements: the answer got {reply.status_code} {reply.content[:200]}")
-    return len(on_next), len(on_response)
+    return tuple(
+        sum(not query["sql"].startswith("PREPARE ") for query in captured)
+        for captured in (on_next, on_response)
+    )
 
 
 SERVER = ("gunicorn", "postgres")

@@ -95,6 +95,11 @@ def database_from_env(default_sqlite: Path | None) -> dict:
     return config
 
 
+# The participant path's statements are prepared once per PostgreSQL connection
+# (studies/services/prepared_statements.py); 0 behind a pooler that shares server
+# connections between transactions (PgBouncer's transaction mode).
+PREPARED_STATEMENTS = env_bool("PREPARED_STATEMENTS", True)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from studies.models import RateCounter
+from studies.services import prepared_statements
 
 WINDOW = timedelta(minutes=1)
 # Old windows are deleted now and then by the requests themselves (no scheduler needed).
@@ -50,13 +51,13 @@ def count(limits: list[Limit], now: datetime | None = None) -> Exceeded | None:
     rows = ", ".join(["(%s, %s, 1)"] * len(limits))
     params = [value for limit in limits for value in (limit.key, start)]
     # One statement, atomic on its own: no transaction around it.
+    sql = (
+        f"INSERT INTO {table} ({key}, window_start, count) VALUES {rows} "
+        f"ON CONFLICT ({key}, window_start) DO UPDATE SET count = {table}.count + 1 "
+        f"RETURNING {key}, count"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({key}, window_start, count) VALUES {rows} "
-            f"ON CONFLICT ({key}, window_start) DO UPDATE SET count = {table}.count + 1 "
-            f"RETURNING {key}, count",
-            params,
-        )
+        prepared_statements.execute(cursor, f"secondlook_rate_count_{len(limits)}", sql, params)
         counts = dict(cursor.fetchall())
     if random.random() < PURGE_CHANCE:
         purge(now)

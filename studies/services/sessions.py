@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from studies.models import AuditLog, Participant, Recruitment, Response, Study, StudyVersion
-from studies.services import allocation, blocks, markdown, recruitment
+from studies.services import allocation, blocks, markdown, prepared_statements, recruitment
 from studies.services.errors import Conflict, Invalid, NotFound
 from studies.services.trials import assign_trials, progress
 
@@ -185,7 +185,7 @@ def participant_for_token(token: str) -> Participant | None:
     (its rate limits) and version (the frozen config) already loaded; any other field of
     the three loads when first read."""
     with connection.cursor() as cursor:
-        cursor.execute(TOKEN_SQL, [hash_token(token)])
+        prepared_statements.execute(cursor, "secondlook_token", TOKEN_SQL, [hash_token(token)])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db import connection
 
 from studies.models import Participant, Response, Trial
+from studies.services import prepared_statements
 
 TRIAL = Trial._meta.db_table
 RESPONSE = Response._meta.db_table
@@ -56,20 +57,28 @@ ORDER BY t."index"
 
 def session_trials(participant_id: int) -> list[SessionTrial]:
     with connection.cursor() as cursor:
-        cursor.execute(SESSION_TRIALS, [participant_id])
+        prepared_statements.execute(cursor, "secondlook_session_trials", SESSION_TRIALS, [participant_id])
         return [
             SessionTrial(id_, index, kind, role, prompt, bool(presented), bool(settled), options, shown)
             for id_, index, kind, role, prompt, presented, settled, options, shown in cursor.fetchall()
         ]
 
 
+MARK_PRESENTED = f"UPDATE {TRIAL} SET presented_at = %s WHERE id = %s AND presented_at IS NULL"
+
+
 def mark_presented(trial_id: int, now: datetime) -> None:
     """The first time `next` hands the trial out (a reload hands out the same one)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {TRIAL} SET presented_at = %s WHERE id = %s AND presented_at IS NULL",
+        prepared_statements.execute(
+            cursor,
+            "secondlook_mark_presented",
+            MARK_PRESENTED,
             [connection.ops.adapt_datetimefield_value(now), trial_id],
         )
+
+
+LOCK_PARTICIPANT = f"UPDATE {PARTICIPANT} SET last_active_at = %s WHERE id = %s RETURNING status, excluded"
 
 
 def lock_participant(participant_id: int, now: datetime) -> tuple[str, bool]:
@@ -77,8 +86,10 @@ def lock_participant(participant_id: int, now: datetime) -> tuple[str, bool]:
     serialised by it) by recording their activity, and read what the lock protects: their
     status and whether an exclusion rule flagged them."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {PARTICIPANT} SET last_active_at = %s WHERE id = %s RETURNING status, excluded",
+        prepared_statements.execute(
+            cursor,
+            "secondlook_lock_participant",
+            LOCK_PARTICIPANT,
             [connection.ops.adapt_datetimefield_value(now), participant_id],
         )
         status, excluded = cursor.fetchone()
@@ -123,7 +134,8 @@ def answer_context(participant: Participant, trial_id: int) -> AnswerContext | N
     if trial_id > LARGEST_ID:
         return None  # names no row, and the drivers refuse integers past 64 bits
     with connection.cursor() as cursor:
-        cursor.execute(ANSWER_CONTEXT, [PRACTICE, PRACTICE, participant.pk, trial_id, participant.pk])
+        params = [PRACTICE, PRACTICE, participant.pk, trial_id, participant.pk]
+        prepared_statements.execute(cursor, "secondlook_answer_context", ANSWER_CONTEXT, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -141,14 +153,21 @@ def answer_context(participant: Participant, trial_id: int) -> AnswerContext | N
     return AnswerContext(trial, bool(presented), problem, response_id, key, receipt, total, done, unsettled)
 
 
+INSERT_RESPONSE = (
+    f"INSERT INTO {RESPONSE} (trial_id, answer, rt_ms, client, idempotency_key, receipt, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+
+
 def insert_response(
     trial_id: int, answer: dict, rt_ms: int, client: dict, key: str, receipt: dict, now: datetime
 ) -> int:
     """The new response's id. Raises IntegrityError if the trial already has one."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {RESPONSE} (trial_id, answer, rt_ms, client, idempotency_key, receipt, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        prepared_statements.execute(
+            cursor,
+            "secondlook_insert_response",
+            INSERT_RESPONSE,
             [
                 trial_id,
                 json.dumps(answer),
