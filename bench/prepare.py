@@ -10,7 +10,9 @@ Questions:
    explanation = predicted class (1 fwd) + 1 (fwd+bwd). Goals (CPU): top-k ≥ 0.7.
 2. The same three preparations the naive way — one image at a time, library defaults
    (torchvision transforms, plain model calls, ART's PGD, Captum's Saliency), results
-   kept in memory only — and the speed-up of the whole preparation (goal ≥ 3×).
+   kept in memory only — and the speed-up of the whole preparation (goal ≥ 3×), beside
+   the speed-up the bounds themselves have over the naive way (the most any implementation
+   could reach on this machine).
 
 Runs the real pipeline (Django, SQLite and media in a temporary directory, the
 embedded in-process runner) with the bundled EfficientNet-Lite0 on distinct variants
@@ -230,10 +232,17 @@ def main() -> None:
             print(f"{name:>8}: naive {1 / slow[name]:7.1f} img/s, speed-up {slow[name] / ours[name]:.2f}x")
             print(f"RESULT {name}_speedup_over_naive {slow[name] / ours[name]:.2f} x")
         total_speedup = sum(slow.values()) / sum(ours.values())
-        print(f"whole preparation (top-k + PGD-10 + gradient): speed-up {total_speedup:.2f}x (goal >= 3)")
+        # What a preparation running exactly at the bounds would gain over the naive way: no
+        # implementation on this machine gets more, whatever the goal.
+        ceiling = sum(slow.values()) / sum(bound_seconds for _, _, bound_seconds in jobs.values())
+        print(
+            f"whole preparation (top-k + PGD-10 + gradient): speed-up {total_speedup:.2f}x (goal >= 3); "
+            f"at the bounds it would be {ceiling:.2f}x"
+        )
         print(f"RESULT forward_bound {fwd:.1f} img/s")
         print(f"RESULT forward_backward_bound {fwd_bwd:.1f} img/s")
         print(f"RESULT preparation_speedup_over_naive {total_speedup:.2f} x")
+        print(f"RESULT preparation_bound_speedup_over_naive {ceiling:.2f} x")
 
 
 if __name__ == "__main__":
