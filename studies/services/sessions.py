@@ -51,24 +51,31 @@ def preview_token(study: Study) -> str:
 
 
 def _preview_kind(study: Study, params: dict[str, str]) -> str | None:
-    """Participant.Kind.TEST for a valid preview link of this study, None without one."""
-    token = params.get("preview")
+    """Participant.Kind.TEST for a valid preview link of this study, None without one.
+
+    Only the admin's signed link is a preview: an empty value is no preview at all (the
+    study's status and identity rules apply), and any other value is refused."""
+    token = params.get("preview", "")
     if not token:
         return None
     try:
         data = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
     except signing.BadSignature:
         raise Invalid("This preview link is invalid or has expired.", code="bad_preview") from None
-    if data.get("study") != study.pk:
+    if not isinstance(data, dict) or data.get("study") != study.pk:
         raise Invalid("This preview link belongs to another study.", code="bad_preview")
     return Participant.Kind.TEST
 
 
-def live_study(slug: str, preview: bool = False) -> Study:
-    """The study, if it takes participants: live, in pilot, or any version for a preview."""
+def _study(slug: str) -> Study:
     study = Study.objects.select_related("current_version").filter(slug=slug).first()
     if study is None:
         raise NotFound("There is no study at this address.", code="unknown_study")
+    return study
+
+
+def _check_open(study: Study, preview: bool) -> None:
+    """Live and pilot studies take participants; a preview also runs a paused or closed one."""
     open_to = (Study.Status.LIVE, Study.Status.PILOT) + (
         (Study.Status.PAUSED, Study.Status.CLOSED) if preview else ()
     )
@@ -78,14 +85,14 @@ def live_study(slug: str, preview: bool = False) -> Study:
             code="study_not_live",
             status=study.status,
         )
-    return study
 
 
 def enter(slug: str, params: dict[str, str]) -> Entry:
     """Create a participant for a recruit, or resume the one they already are."""
-    preview = "preview" in params
-    study = live_study(slug, preview=preview)
+    study = _study(slug)
     kind = _preview_kind(study, params)
+    preview = kind is not None
+    _check_open(study, preview)
     if kind is None:
         kind = Participant.Kind.PILOT if study.status == Study.Status.PILOT else Participant.Kind.REAL
     # The frozen version decides, not the editable Study row. A preview needs no identity.

@@ -97,6 +97,81 @@ def test_a_preview_works_on_a_paused_study_but_real_arrivals_are_turned_away(tmp
     assert preview.status_code == 201
 
 
+def _draft(tmp_path):
+    return factories.study(tmp_path, live=False, slug="rules")
+
+
+def _paused(tmp_path):
+    return lifecycle.pause(factories.study(tmp_path, slug="rules"))
+
+
+def _closed(tmp_path):
+    return lifecycle.close(factories.study(tmp_path, slug="rules"))
+
+
+def _full(tmp_path):
+    study = factories.study(tmp_path, live=False, slug="rules", per_participant=2)
+    Condition.objects.create(study=study, name="only", weight=1, quota=1)
+    lifecycle.launch(study)
+    first = ParticipantClient(APIClient(), study.slug)
+    first.enter()
+    assert first.consent().json()["state"] == "trials"  # the one place is taken
+    return study
+
+
+def _prolific(tmp_path):
+    return factories.study(tmp_path, slug="rules", platform="prolific")
+
+
+# What a newcomer without a preview link gets from each study; an empty or malformed
+# `preview` parameter must get exactly that, never a preview's exemptions.
+WITHOUT_PREVIEW = {
+    _draft: (409, "study_not_live"),
+    _paused: (409, "study_not_live"),
+    _closed: (409, "study_not_live"),
+    _full: (201, "full"),
+    _prolific: (400, "missing_identity"),
+}
+
+
+@pytest.mark.parametrize("make", list(WITHOUT_PREVIEW), ids=lambda make: make.__name__[1:])
+@pytest.mark.parametrize("value", ["", "   ", "abc:def", "x" * 500])
+def test_an_empty_or_malformed_preview_skips_no_rule(tmp_path, make, value):
+    study = make(tmp_path)
+    before = Participant.objects.count()
+    reply = ParticipantClient(APIClient(), study.slug).enter({"preview": value})
+    if value.strip():  # parameters are trimmed: blanks are an empty value
+        assert reply.status_code == 400 and reply.json()["code"] == "bad_preview"
+        assert Participant.objects.count() == before
+        return
+    status, outcome = WITHOUT_PREVIEW[make]
+    assert reply.status_code == status
+    if status == 201:
+        assert reply.json()["state"] == outcome
+        newcomer = Participant.objects.latest("id")
+        assert newcomer.kind == "real" and newcomer.status == outcome
+    else:
+        assert reply.json()["code"] == outcome
+        assert Participant.objects.count() == before
+
+
+@pytest.mark.parametrize("make", [_paused, _closed, _full, _prolific], ids=lambda make: make.__name__[1:])
+def test_the_signed_preview_link_runs_every_study_that_has_a_version(tmp_path, make):
+    study = make(tmp_path)
+    client = ParticipantClient(APIClient(), study.slug)
+    reply = client.enter({"preview": sessions.preview_token(study)})
+    assert reply.status_code == 201 and reply.json()["state"] == "consent"
+    assert client.consent().json()["state"] == "trials"
+    assert Participant.objects.latest("id").kind == "test"
+
+
+def test_a_preview_link_does_not_open_a_draft_study(tmp_path):
+    study = _draft(tmp_path)
+    reply = ParticipantClient(APIClient(), study.slug).enter({"preview": sessions.preview_token(study)})
+    assert reply.status_code == 409 and reply.json()["code"] == "study_not_live"
+    assert not Participant.objects.exists()
+
+
 def test_shuffled_options_are_stored_in_the_order_shown(tmp_path):
     study = factories.study(tmp_path, slug="shuffled", option_order="shuffled", per_participant=6)
     in_rank_order = []
