@@ -2,27 +2,12 @@
 
 from rest_framework import serializers
 
+from studies.api.fields import StrictBoolean, StrictInteger, StrictNumber, StrictText, size_pair
 from studies.services import trials
 
 MAX_RT_MS = 3_600_000  # an hour on one image is not a reaction time
-
-
-def has_null_character(value) -> bool:
-    """Whether any string in a JSON value, dict keys included, holds U+0000. PostgreSQL
-    stores none (jsonb refuses it with an error, so it must be refused as invalid input
-    first); CharField refuses it in plain strings, this covers free-form dicts."""
-    pending = [value]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                return True
-        elif isinstance(node, dict):
-            pending.extend(node.keys())
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
-    return False
+# A session that stays open for a day is over; hidden time past that is not a measurement.
+MAX_HIDDEN_MS = 86_400_000
 
 
 class Error(serializers.Serializer):
@@ -38,14 +23,14 @@ class Error(serializers.Serializer):
 
 class SessionRequest(serializers.Serializer):
     params = serializers.DictField(
-        child=serializers.CharField(max_length=500, allow_blank=True), required=False, default=dict
+        child=StrictText(max_length=500, allow_blank=True), required=False, default=dict
     )
 
     def validate_params(self, value):
         if len(value) > 50:
             raise serializers.ValidationError("Too many parameters (at most 50).")
-        if has_null_character(list(value)):
-            raise serializers.ValidationError("Parameter names must not contain null characters.")
+        if any(len(name) > 100 for name in value):
+            raise serializers.ValidationError("Parameter names are at most 100 characters.")
         return value
 
 
@@ -62,25 +47,43 @@ class SessionCreated(serializers.Serializer):
 
 
 class ConsentRequest(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
-    agree = serializers.BooleanField()
+    version = StrictInteger(min_value=1, max_value=2**31 - 1)
+    agree = StrictBoolean()
+
+
+class ExplanationView(serializers.Serializer):
+    """One opening of a toggled explanation, in ms from stimulus onset (open until the
+    answer when close_ms is null)."""
+
+    open_ms = StrictInteger(min_value=0, max_value=MAX_HIDDEN_MS)
+    close_ms = StrictInteger(min_value=0, max_value=MAX_HIDDEN_MS, allow_null=True)
+
+
+class ClientInfo(serializers.Serializer):
+    """What the participant's browser measured, as static/js/trial/main.js sends it. Every
+    field is optional and typed; fields not declared here are dropped, never stored, so
+    nothing an export reads can hold a value of another type."""
+
+    dpr = StrictNumber(min_value=0.01, max_value=100, required=False, help_text="devicePixelRatio")
+    viewport = size_pair(required=False, help_text="Viewport [width, height] in CSS px.")
+    displayed = size_pair(required=False, help_text="Stimulus shown at [width, height] in CSS px.")
+    natural = size_pair(required=False, help_text="Stimulus file's [width, height] in px.")
+    scaled = StrictBoolean(required=False, help_text="The browser scaled the stimulus or explanation.")
+    sha256_checked = StrictBoolean(required=False, help_text="The images' sha256 was verified.")
+    input = serializers.ChoiceField(["key", "mouse", "touch"], required=False)
+    hidden_ms = StrictInteger(min_value=0, max_value=MAX_HIDDEN_MS, required=False)
+    hidden_count = StrictInteger(min_value=0, max_value=100_000, required=False)
+    explanation_views = ExplanationView(many=True, required=False, max_length=100)
 
 
 class ResponseRequest(serializers.Serializer):
     answer = serializers.DictField()
-    rt_ms = serializers.FloatField(min_value=0, max_value=MAX_RT_MS)
-    client = serializers.DictField(required=False, default=dict)
+    rt_ms = StrictNumber(min_value=0, max_value=MAX_RT_MS)
+    client = ClientInfo(required=False, default=dict)
     key = serializers.RegexField(
         r"^[A-Za-z0-9_\-]{16,100}$",
         error_messages={"invalid": "The idempotency key must be 16–100 letters, digits, '-' or '_'."},
     )
-
-    def validate_client(self, value):
-        if len(str(value)) > 2000:
-            raise serializers.ValidationError("Client information is too large.")
-        if has_null_character(value):
-            raise serializers.ValidationError("Client information must not contain null characters.")
-        return value
 
 
 class Feedback(serializers.Serializer):

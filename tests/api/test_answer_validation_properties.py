@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from inference.labelsets import imagenet_1k
+from studies.api.parsers import unstorable_text
 from studies.api.serializers import MAX_RT_MS
 from studies.models import Response, Study, Trial
 from studies.services import task_kinds
@@ -32,14 +33,15 @@ PROPERTIES = settings(max_examples=300, derandomize=True, database=None, deadlin
 # ---- strategies --------------------------------------------------------------------------
 
 # What json.loads can hand the server (DRF's parser refuses NaN and infinities), with null
-# characters more often than chance would draw them: PostgreSQL cannot store them.
+# characters and lone surrogates (JSON's "\\ud800") more often than chance would draw them:
+# neither can be stored as text, and Hypothesis's text() never draws a surrogate.
 scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=20),
-    st.sampled_from(["\x00", "a\x00b"]),
+    st.sampled_from(["\x00", "a\x00b", "\ud800", "a\udfffb"]),
 )
 json_values = st.recursive(
     scalars,
@@ -316,7 +318,12 @@ def test_any_response_body_gets_a_receipt_or_a_json_4xx_and_a_refused_one_stores
         assert isinstance(error["detail"], str) and isinstance(error["code"], str)
     else:
         assert stored == [task_kinds.validate_answer(trial, body["answer"], config)]
-    if well_formed:
+    unstorable = unstorable_text(body)
+    if unstorable:
+        # Text that cannot be stored is refused at the door, naming where it is.
+        assert reply.status_code == 400
+        assert reply.json() == {"detail": "The request is invalid.", "code": "invalid", "errors": unstorable}
+    elif well_formed:
         # Then the API's verdict is validate_answer's, error for error.
         try:
             task_kinds.validate_answer(trial, body["answer"], config)

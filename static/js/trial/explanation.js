@@ -10,8 +10,9 @@ import { now } from "./timing.js";
 
 export const DISPLAYS = ["side_by_side", "toggle", "examples"];
 
-// The server refuses a `client` over 2,000 characters; 30 openings stay well under
-// it, and a participant who opens it more often than that still gets an answer saved.
+// The server refuses more than 100 logged openings (ClientInfo in
+// studies/api/serializers.py); past 30, a participant who keeps opening it still
+// gets their answer saved, with the first 30 openings.
 const MAX_VIEWS_LOGGED = 30;
 
 function overlayFigure(explanation, extra = {}) {
