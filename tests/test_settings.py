@@ -62,6 +62,13 @@ def test_a_malformed_boolean_stops_start_up():
     assert result.returncode != 0
 
 
+def test_an_admin_login_failure_limit_of_zero_stops_start_up():
+    # Zero would lock every login out, the first one included.
+    result = manage("check", ADMIN_LOGIN_FAILURE_LIMIT="0")
+    assert result.returncode != 0
+    assert "ADMIN_LOGIN_FAILURE_LIMIT='0' is less than 1" in result.stderr
+
+
 def test_the_embedded_mode_announces_itself():
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
@@ -101,3 +108,10 @@ def test_env_helpers_fail_loudly_on_bad_values(monkeypatch, reader):
     monkeypatch.setenv("SL_T", "not-a-value")
     with pytest.raises(ImproperlyConfigured, match="SL_T"):
         reader()
+
+
+def test_an_integer_below_its_minimum_fails_loudly(monkeypatch):
+    monkeypatch.setenv("SL_T", "0")
+    assert env.env_int("SL_T", 5) == 0
+    with pytest.raises(ImproperlyConfigured, match="SL_T='0' is less than 1"):
+        env.env_int("SL_T", 5, minimum=1)

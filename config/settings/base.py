@@ -2,6 +2,7 @@
 environment through config.env; the mode modules (embedded, production, test) decide
 the defaults and what is required."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -30,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -47,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.content_security.ContentSecurityPolicyMiddleware",
     "config.database_outage.DatabaseOutageMiddleware",
+    # Last, as axes asks, and inside the CSP middleware, which so covers its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -101,6 +105,28 @@ def database_from_env(default_sqlite: Path | None) -> dict:
 PREPARED_STATEMENTS = env_bool("PREPARED_STATEMENTS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTHENTICATION_BACKENDS = [
+    # First: it refuses a locked-out login before any other backend checks the password.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    # Object permissions on image sets and images that studies are built on; it
+    # authenticates nobody (studies/auth_backends.py).
+    "studies.auth_backends.StudyAccessBackend",
+]
+# The admin login (django-axes; config/admin_login.py). After ADMIN_LOGIN_FAILURE_LIMIT
+# failed passwords for one account, or from one client address, that account or address
+# is refused (429), right password included, until ADMIN_LOGIN_LOCKOUT_MINUTES pass
+# without a failure; a refused try counts as one. A successful login before the limit
+# clears the count. `manage.py axes_reset` (or axes_reset_username NAME) lifts lockouts.
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+# Each entry counts on its own: per account, and per address (a nested list such as
+# [["username", "ip_address"]] would count only the pair, which rotating either dodges).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The address the participant API's rate limits count (NUM_PROXIES below).
+AXES_CLIENT_IP_CALLABLE = "config.admin_login.client_address"
+AXES_LOCKOUT_CALLABLE = "config.admin_login.lockout_response"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
