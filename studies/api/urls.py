@@ -42,5 +42,8 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[]),
         name="api-docs",
     ),
-    re_path(r"^(?P<rest>.*)$", no_such_endpoint),
+    # [\s\S], not `.`, which stops at a newline (a path may hold %0a: it fell through to
+    # Django's HTML 404). Not the (?s) flag either: Django cannot reverse a pattern with it,
+    # and then no URL of the site can be reversed.
+    re_path(r"^(?P<rest>[\s\S]*)$", no_such_endpoint),
 ]
