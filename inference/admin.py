@@ -4,6 +4,7 @@ and look at what was computed."""
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_permission_codename
 from django.utils.html import format_html
 
 from inference.models import (
@@ -36,8 +37,26 @@ def thumbnail(path: str):
     return format_html('<img src="{}" style="max-height:64px">', path) if path else "—"
 
 
+class StudyOwnedAdmin(admin.ModelAdmin):
+    """Rows that studies are built on: changing or deleting one also asks the permission
+    on the row itself, which studies grant only to whoever sees every study built on it
+    (studies/auth_backends.py). Refused, the change page is read-only and a save is 403."""
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may(request, "delete", obj)
+
+    def _may(self, request, action: str, obj) -> bool:
+        if obj is None:
+            return True
+        codename = get_permission_codename(action, self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}", obj)
+
+
 @admin.register(ImageSet)
-class ImageSetAdmin(admin.ModelAdmin):
+class ImageSetAdmin(StudyOwnedAdmin):
     list_display = ["name", "image_count", "created_at"]
     filter_horizontal = ["images"]
 
@@ -47,7 +66,7 @@ class ImageSetAdmin(admin.ModelAdmin):
 
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(StudyOwnedAdmin):
     list_display = ["preview", "original_name", "true_label", "width", "height", "conversion"]
     search_fields = ["original_name", "true_label", "true_class", "sha256"]
     readonly_fields = [
