@@ -14,6 +14,7 @@ Invariants:
 import csv
 import hashlib
 import io
+import os
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -76,6 +77,11 @@ def sources_from_path(path: Path) -> list[Source]:
     A folder's image files import without a label; each subfolder is a class, named by
     class id (WordNet id such as n01440764) or by class name. A manifest is a CSV with
     a header `path,label`; its paths are relative to the manifest and may not leave it.
+
+    Neither may a folder's links: a link that leads outside the folder (to a file or a
+    folder, directly or through other links) is rejected with that reason and never
+    opened. A link to a file inside the folder imports that file; a link to a folder is
+    not followed even inside, so that no folder is listed twice or holds itself.
     """
     path = Path(path)
     if not path.exists():
@@ -88,15 +94,43 @@ def sources_from_path(path: Path) -> list[Source]:
 
 
 def _sources_from_folder(root: Path) -> list[Source]:
+    base = root.resolve()
     sources = []
     for entry in sorted(root.iterdir()):
-        if entry.is_dir():
-            for file in sorted(entry.rglob("*")):
-                if file.is_file() or file.is_symlink():
-                    sources.append(Source(file, entry.name, str(file.relative_to(root))))
-        elif entry.suffix.lower() in IMAGE_SUFFIXES:
-            sources.append(Source(entry, "", entry.name))
+        if entry.is_dir() and not entry.is_symlink():
+            sources += [_folder_source(root, base, file, entry.name) for file in _files_under(entry)]
+            continue
+        source = _folder_source(root, base, entry, "")
+        # Loose files import only as images; a rejected link is reported whatever its name.
+        if source.rejected or entry.suffix.lower() in IMAGE_SUFFIXES:
+            sources.append(source)
     return sources
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Files and links under folder, without descending through links (os.walk lists a
+    link to a folder among the folders and does not enter it)."""
+    found = []
+    for parent, folders, files in os.walk(folder):
+        found += [Path(parent, name) for name in files]
+        found += [Path(parent, name) for name in folders if Path(parent, name).is_symlink()]
+    return sorted(found)
+
+
+def _folder_source(root: Path, base: Path, path: Path, label: str) -> Source:
+    name = str(path.relative_to(root))
+    if not path.is_symlink():
+        return Source(path, label, name)
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError) as error:  # a loop of links
+        return Source(None, label, name, rejected=f"it is a link that cannot be resolved ({error})")
+    if not target.is_relative_to(base):
+        return Source(None, label, name, rejected="it is a link that leads outside the imported folder")
+    if target.is_dir():
+        return Source(None, label, name, rejected="it is a link to a folder, which is not followed")
+    # The checked target is read, not the link, which could be changed in between.
+    return Source(target, label, name)
 
 
 def _sources_from_manifest(manifest: Path) -> list[Source]:

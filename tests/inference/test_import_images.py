@@ -213,3 +213,69 @@ def test_the_bundled_samples_import_with_their_labels(tmp_path):
     assert labelled.count() == 20
     call_command("import_images", samples=True, verbosity=0)
     assert Image.objects.count() == 24
+
+
+@pytest.fixture
+def folder_with_links(tmp_path):
+    """A folder to import with links of every kind, and a folder outside it that they
+    point into."""
+    outside = tmp_path / "outside"
+    write_image(outside / "secret.png", color=(66, 6, 6))
+    write_image(outside / "n01440764" / "fish.png", color=(77, 7, 7))
+    root = tmp_path / "import"
+    write_image(root / "n01440764" / "real.png", color=(1, 2, 3))
+    write_image(root / "loose.png", color=(4, 5, 6))
+    links = {
+        "escape.png": outside / "secret.png",
+        "n01440764/escape.png": outside / "secret.png",
+        "n01440764/relative-escape.png": "../../outside/secret.png",
+        "espresso": outside / "n01440764",
+        "n01440764/folder-escape": outside,
+        "n01440764/chain.png": root / "n01440764" / "to-outside.png",
+        "n01440764/to-outside.png": outside / "secret.png",
+        "n01440764/loop.png": root / "n01440764" / "loop.png",
+        "n01440764/same-as-real.png": root / "n01440764" / "real.png",
+        "n01440764/inner-folder": root / "n01440764",
+    }
+    for name, target in links.items():
+        os.symlink(target, root / name)
+    return root
+
+
+def test_links_that_leave_the_imported_folder_are_rejected_and_never_followed(folder_with_links):
+    report, image_set = run_import(sources_from_path(folder_with_links))
+    reasons = dict(report.rejected)
+    leaving = [
+        "escape.png",
+        "n01440764/escape.png",
+        "n01440764/relative-escape.png",
+        "espresso",
+        "n01440764/folder-escape",
+        "n01440764/chain.png",
+        "n01440764/to-outside.png",
+    ]
+    for name in leaving:
+        assert reasons[name] == "it is a link that leads outside the imported folder"
+    # The linked folders are not listed: nothing in them was opened.
+    assert not any(name.startswith(("espresso/", "n01440764/folder-escape/")) for name in reasons)
+    stored = {image.original_name for image in image_set.images.all()}
+    assert stored == {"loose.png", "n01440764/real.png"}
+    assert not Image.objects.filter(original_name__contains="secret").exists()
+
+
+def test_links_within_the_folder_are_followed_to_files_but_not_to_folders(folder_with_links):
+    report, _ = run_import(sources_from_path(folder_with_links))
+    reasons = dict(report.rejected)
+    # A link to a file in the folder imports that file (here the same content: a duplicate).
+    assert [image.original_name for image in report.duplicates] == ["n01440764/real.png"]
+    assert "n01440764/same-as-real.png" not in reasons
+    # Links to folders are not followed, so a folder never holds itself.
+    assert reasons["n01440764/inner-folder"] == "it is a link to a folder, which is not followed"
+    assert "link" in reasons["n01440764/loop.png"]
+
+
+def test_the_command_reports_links_that_leave_the_folder_and_imports_the_rest(folder_with_links, capsys):
+    call_command("import_images", str(folder_with_links), set_name="linked", verbosity=0)
+    out, err = capsys.readouterr()
+    assert "rejected escape.png: it is a link that leads outside the imported folder" in err
+    assert "Image set 'linked': 2 imported, 1 duplicates, 9 rejected." in out
