@@ -26,7 +26,7 @@ from studies.models import (
     StudyVersion,
     Trial,
 )
-from studies.services import access, presets, sessions, stimuli, versions
+from studies.services import access, presets, sessions, stimuli, task_kinds, versions
 from studies.services import launch as lifecycle
 from studies.services.errors import ServiceError
 
@@ -36,7 +36,8 @@ if settings.SECONDLOOK_TASK_MODE == "in-process":
 admin.site.site_title = "SecondLook"
 
 
-def answer_text(answer: dict) -> str:
+def answer_text(stored) -> str:
+    answer = task_kinds.typed_answer(stored)
     if "choice" in answer:
         confidence = answer.get("confidence")
         return answer["choice"] + (f" (confidence {confidence})" if confidence else "")

@@ -10,7 +10,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from studies.models import Item, Participant, Response, Study, Trial
-from studies.services import allocation
+from studies.services import allocation, task_kinds
 
 
 @dataclass(slots=True)
@@ -46,7 +46,7 @@ def load(study: Study, kind: str) -> list[Answer]:
         .annotate(answer_json=Cast("answer", TextField()))
         .values_list("trial__participant_id", "trial__block", "trial__item_id", "answer_json")
     )
-    decode = lru_cache(maxsize=4096)(json.loads)
+    decode = lru_cache(maxsize=4096)(lambda text: task_kinds.typed_answer(json.loads(text)))
     displays: dict[tuple[int, str], str] = {}
     found = []
     for participant_id, block, item_id, answer in rows:

@@ -168,7 +168,7 @@ class TableExport(APIView):
 
     def get(self, request, slug: str):
         study = access.study_for(request.user, slug)
-        rows = export.rows(study, self.table, _included(request))
+        _, rows = export.recorded_rows(study, self.table, _included(request), by=request.user.get_username())
         return export.csv_response(rows, f"{study.slug}-{self.table}.csv")
 
 

@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from studies.models import ExclusionEvent, Item, Participant, Response, Study, Trial
-from studies.services import allocation, task_kinds
+from studies.services import allocation, export, task_kinds
 
 Status = Participant.Status
 Role = Trial.Role
@@ -126,6 +126,8 @@ def summary(study: Study) -> dict:
     config = _config(study)
     if config is None:
         return {"study": study, "launched": False}
+    # Exports that had to write stored values as text (export/report.py): the researcher
+    # downloading a CSV cannot be told inside it, so they are told here.
     cutoff = timezone.now() - timedelta(minutes=config["session_timeout_minutes"])
     return {
         "study": study,
@@ -137,5 +139,6 @@ def summary(study: Study) -> dict:
         "attention": attention(study),
         "exclusions": exclusions(study),
         "skipped_trials": Trial.objects.filter(participant__study=study).exclude(problem="").count(),
+        "export_warnings": export.latest_warnings(study),
         "updated_at": timezone.now(),
     }

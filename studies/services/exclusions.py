@@ -20,7 +20,7 @@ import json
 import statistics
 
 from studies.models import ExclusionEvent, Participant, Trial
-from studies.services import task_kinds
+from studies.services import client_info, task_kinds
 
 RULES = ("failed_attention", "gold_accuracy", "median_rt", "same_answer", "hidden_time")
 MODES = ("live", "posthoc")
@@ -95,7 +95,7 @@ def measure(rule: str, participant: Participant) -> dict | None:
             "answered": len(keys),
             "answer": json.loads(top),
         }
-    hidden = sum(int(r.client.get("hidden_ms", 0) or 0) for _, r in answers if isinstance(r.client, dict))
+    hidden = sum(client_info.hidden_ms(r.client) or 0 for _, r in answers)
     return {"value": round(hidden / 1000, 3), "answered": len(answers)}
 
 

@@ -161,9 +161,40 @@ def _validate_choice(trial: Trial, answer: dict, confidence: bool) -> dict:
     return canonical
 
 
+# What each field of a stored answer must be for the rest of the code to read it.
+ANSWER_FIELDS = {
+    "selected": lambda value: isinstance(value, list) and all(isinstance(i, str) for i in value),
+    "choice": lambda value: isinstance(value, str),
+    "confidence": lambda value: isinstance(value, int) and not isinstance(value, bool),
+}
+
+
+def read_answer(stored) -> tuple[dict, dict]:
+    """A stored answer as (typed, off_type), whatever is stored.
+
+    `typed` holds the fields of the two answer shapes whose value has the field's type;
+    `off_type` the fields present with a value of another type ("answer" when the whole
+    answer is not an object). Answers taken through the API are always typed (see
+    validate_answer); this lets exports and analyses read any row, one written before
+    answers were typed or edited in the database, without raising."""
+    if not isinstance(stored, dict):
+        return {}, {"answer": stored}
+    typed, off_type = {}, {}
+    for field, has_type in ANSWER_FIELDS.items():
+        if field in stored:
+            (typed if has_type(stored[field]) else off_type)[field] = stored[field]
+    return typed, off_type
+
+
+def typed_answer(stored) -> dict:
+    return read_answer(stored)[0]
+
+
 def is_correct(trial: Trial, answer: dict) -> bool | None:
-    """Whether the answer is the expected one (None when the trial expects nothing or,
-    for top-k practice, when the dataset's label was not among the options)."""
+    """Whether the answer is the expected one (None when the trial expects nothing or, for
+    top-k practice, when the dataset's label was not among the options). Any stored answer
+    may be given: fields not of their type count as not given."""
+    answer = typed_answer(answer)
     if not trial.expected:
         return None
     if "choice" in trial.expected:

@@ -38,13 +38,17 @@ class Command(BaseCommand):
         )
         if output:
             with open(output, "w", newline="", encoding="utf-8") as handle:
-                count = self._write(study, table, included, handle)
-            self.stderr.write(f"Wrote {count} rows to {output}." if count is not None else f"Wrote {output}.")
+                report = self._write(study, table, included, handle)
+            self.stderr.write(f"Wrote {report.rows} rows to {output}." if report else f"Wrote {output}.")
         else:
-            self._write(study, table, included, self.stdout)
+            report = self._write(study, table, included, self.stdout)
+        if report and report.warning():
+            self.stderr.write(self.style.WARNING(f"Warning: {report.warning()}"))
 
-    def _write(self, study, table, included, handle) -> int | None:
+    def _write(self, study, table, included, handle) -> export.Report | None:
         if table == "codebook":
             handle.write(json.dumps(export.codebook(study), indent=2, ensure_ascii=False) + "\n")
             return None
-        return export.write_csv(export.rows(study, table, included), handle)
+        report, rows = export.recorded_rows(study, table, included, by="manage.py export")
+        export.write_csv(rows, handle)
+        return report

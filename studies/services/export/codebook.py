@@ -1,10 +1,8 @@
 """The codebook: every column of every export with its meaning, type, units and allowed
 values, plus what a reader needs to reproduce the study (the frozen versions, the
-classifier and its weights, library versions, seeds and preparation parameters).
-
-Types: string; integer; number; datetime (ISO 8601 with time zone); flag (0 or 1, empty
-when it does not apply); list ("|"-separated, in the order shown). An empty cell means
-"does not apply"."""
+classifier and its weights, library versions, seeds and preparation parameters). Column
+types and the rules for text cells are those of cells.py. An empty cell means "does not
+apply"."""
 
 import re
 from importlib import metadata
@@ -13,8 +11,8 @@ import config
 from inference.models import PreparationJob
 from studies.models import Participant, Study, Trial
 from studies.services.export import items, participants, responses
+from studies.services.export.cells import FLAG, INT, LIST, NUM, STR, TEXT_CELLS, TIME, TYPES
 
-STR, INT, NUM, TIME, FLAG, LIST = "string", "integer", "number", "datetime", "flag", "list"
 KINDS = ["topk_select", "label_check", "forced_choice", "manipulation_check", "attention"]
 # name: (meaning, type, units, allowed values)
 DOCS = {
@@ -166,7 +164,8 @@ def codebook(study: Study) -> dict:
     jobs = PreparationJob.objects.filter(image_set=study.image_set, classifier=classifier).order_by("id")
     return {
         "study": study.slug,
-        "types": __doc__.split("Types: ")[1].split(". An empty")[0],
+        "types": TYPES,
+        "text_cells": TEXT_CELLS,
         "tables": {name: [describe(column) for column in columns] for name, columns in tables.items()},
         "defaults": "Left out unless asked for: practice answers, pilot and preview participants, "
         "excluded participants (see participant_kind, trial_role and excluded).",

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from django.db.models import Count, Q
 
 from studies.models import Item, Participant, Study, Trial
+from studies.services.export.cells import safe
 
 COLUMNS = [
     "study",
@@ -102,4 +103,4 @@ def item_rows(study: Study) -> Iterator[list]:
         .order_by("version__number", "id")
     )
     for item in items.iterator(chunk_size=1000):
-        yield _row(item)
+        yield safe(_row(item))

@@ -15,6 +15,9 @@ from django.db.models.functions import Cast
 
 from studies.models import Item, Participant, Response, Study, Trial
 from studies.services import allocation, task_kinds
+from studies.services.export import client_columns
+from studies.services.export.cells import as_text, safe, text
+from studies.services.export.report import Report
 
 BASE_COLUMNS = [
     "study",
@@ -70,20 +73,12 @@ TAIL_COLUMNS = [
     "rt_ms",
     "presented_at",
     "answered_at",
-    "dpr",
-    "viewport_width",
-    "viewport_height",
-    "displayed_width",
-    "displayed_height",
-    "scaled",
-    "input",
-    "hidden_ms",
-    "hidden_count",
-    "explanation_opened",
-    "explanation_open_ms",
+    *client_columns.COLUMNS,
 ]
 # Lists inside a cell (never JSON): joined with this, in the order shown.
 JOIN = "|"
+# The column that holds each field of an answer.
+ANSWER_COLUMNS = {"selected": "selected_labels", "choice": "choice_id", "confidence": "confidence"}
 
 
 def max_k(study: Study) -> int:
@@ -102,10 +97,6 @@ def _iso(value) -> str:
 
 def _flag(value) -> int | str:
     return "" if value is None else int(bool(value))
-
-
-def _pair(value, index: int):
-    return value[index] if isinstance(value, list | tuple) and len(value) > index else ""
 
 
 def _rank_columns(labels: list, positions: dict, selected: set, k: int) -> list:
@@ -149,31 +140,6 @@ def _stimulus_columns(item, config: dict, display: str) -> list:
     ]
 
 
-def _client_columns(client_json: str | None) -> tuple:
-    client = json.loads(client_json) if client_json else {}
-    client = client if isinstance(client, dict) else {}
-    views = client.get("explanation_views") if isinstance(client.get("explanation_views"), list) else []
-    open_ms = 0
-    for view in views:
-        if isinstance(view, dict) and isinstance(view.get("open_ms"), int | float):
-            end = view.get("close_ms")
-            if isinstance(end, int | float):
-                open_ms += max(0, end - view["open_ms"])
-    return (
-        client.get("dpr", ""),
-        _pair(client.get("viewport"), 0),
-        _pair(client.get("viewport"), 1),
-        _pair(client.get("displayed"), 0),
-        _pair(client.get("displayed"), 1),
-        _flag(client.get("scaled")),
-        client.get("input", ""),
-        client.get("hidden_ms", ""),
-        client.get("hidden_count", ""),
-        len(views) if views else "",
-        round(open_ms) if views else "",
-    )
-
-
 # What a row reads, as plain values. JSON columns come as their text: the answer-dependent
 # columns are a pure function of that text and the item, so repeated answers (a study has
 # few distinct ones per item) are decoded and formatted once, in a bounded cache.
@@ -215,17 +181,19 @@ class _Shared:
         found = self.participant_columns.get(participant.id)
         if found is None:
             config = participant.version.config
-            found = self.participant_columns[participant.id] = [
-                config["slug"],
-                participant.version.number,
-                participant.pseudonym,
-                participant.status,
-                participant.kind,
-                participant.condition,
-                int(participant.excluded),
-                JOIN.join(event.rule for event in participant.exclusions.all()),
-                participant.consent_version or "",
-            ]
+            found = self.participant_columns[participant.id] = safe(
+                [
+                    config["slug"],
+                    participant.version.number,
+                    participant.pseudonym,
+                    participant.status,
+                    participant.kind,
+                    participant.condition,
+                    int(participant.excluded),
+                    JOIN.join(event.rule for event in participant.exclusions.all()),
+                    participant.consent_version or "",
+                ]
+            )
         return found
 
     def of_item(self, item, config: dict, display: str) -> list:
@@ -233,18 +201,20 @@ class _Shared:
         found = self.item_columns.get(key)
         if found is None:
             image = item.image
-            found = self.item_columns[key] = [
-                item.id,
-                image.sha256,
-                image.original_name,
-                image.width,
-                image.height,
-                image.true_class,
-                image.true_label,
-                config["classifier"]["name"],
-                config["classifier"]["weights_sha256"],
-                *_stimulus_columns(item, config, display),
-            ]
+            found = self.item_columns[key] = safe(
+                [
+                    item.id,
+                    image.sha256,
+                    image.original_name,
+                    image.width,
+                    image.height,
+                    image.true_class,
+                    image.true_label,
+                    config["classifier"]["name"],
+                    config["classifier"]["weights_sha256"],
+                    *_stimulus_columns(item, config, display),
+                ]
+            )
         return found
 
 
@@ -256,10 +226,15 @@ class _AnswerColumns:
         self.items = items
         self.k = k
         self.of = lru_cache(maxsize=CACHE_SIZE)(self._columns)
+        # Where each answer field's column sits in these cells (the rank columns come first).
+        self.offset = {
+            column: len(OPTION_FIELDS) * k + TAIL_COLUMNS.index(column) for column in ANSWER_COLUMNS.values()
+        }
 
     def _columns(self, item_id: int, kind: str, options_json: str, answer_json: str, expected_json) -> tuple:
+        """(cells, names of the columns whose stored value was written as text)."""
         options = json.loads(options_json)
-        answer = json.loads(answer_json)
+        answer, off_type = task_kinds.read_answer(json.loads(answer_json))
         expected = json.loads(expected_json) if expected_json else None
         selected = set(answer.get("selected", []))
         texts = {option["id"]: option["text"] for option in options}
@@ -267,7 +242,7 @@ class _AnswerColumns:
         positions = {option_id: position for position, option_id in enumerate(ids, start=1)}
         labels = self.items[item_id].labels if kind == Study.TaskKind.TOPK_SELECT else []
         choice = answer.get("choice", "")
-        return (
+        cells = [
             *_rank_columns(labels, positions, selected, self.k),
             _flag("none" in selected) if "selected" in answer else "",
             JOIN.join(texts[i] for i in ids if i in selected),
@@ -279,7 +254,19 @@ class _AnswerColumns:
             answer.get("confidence", ""),
             (expected or {}).get("choice") or JOIN.join((expected or {}).get("selected", [])),
             _flag(task_kinds.is_correct(SimpleNamespace(expected=expected), answer)),
-        )
+        ]
+        written_as_text = tuple(self._write_off_type(cells, kind, off_type))
+        return tuple(safe(cells)), written_as_text
+
+    def _write_off_type(self, cells: list, kind: str, off_type: dict):
+        """Stored answer fields not of their type go, as text, in the column that holds the
+        field (a whole answer that is not an object: in the column of its kind's answer)."""
+        for field, value in off_type.items():
+            if field == "answer":
+                field = "selected" if kind == Study.TaskKind.TOPK_SELECT else "choice"
+            column = ANSWER_COLUMNS[field]
+            cells[self.offset[column]] = as_text(value)
+            yield column
 
 
 class _Display:
@@ -316,14 +303,18 @@ def participants_of(study: Study, included: Included):
     return participants
 
 
-def response_rows(study: Study, included: Included = Included()) -> Iterator[list]:
+def response_rows(
+    study: Study, included: Included = Included(), report: Report | None = None
+) -> Iterator[list]:
     """The header, then one row per response, in participant and trial order. Practice
     answers, pilot and preview participants and excluded participants are left out unless
     asked for.
 
     Versions, participants and items are read once and shared by their rows (a response
     row then costs one Response and one Trial); only responses stream, so memory grows
-    with participants and items, not with answers."""
+    with participants and items, not with answers. Stored values not of their column's
+    type are written as text and counted in `report`."""
+    report = Report() if report is None else report
     k = max_k(study)
     yield header(k)
     versions = {version.id: version for version in study.versions.all()}
@@ -349,7 +340,9 @@ def response_rows(study: Study, included: Included = Included()) -> Iterator[lis
     shared = _Shared()
     answers = _AnswerColumns(items, k)
     displays = _Display()
-    client_columns = lru_cache(maxsize=CACHE_SIZE)(_client_columns)
+    client_cells = lru_cache(maxsize=CACHE_SIZE)(client_columns.columns)
+    # Researchers name blocks, and prompts quote labels: both are text cells, few distinct.
+    cell_text = lru_cache(maxsize=CACHE_SIZE)(text)
     # Plain values, not model instances; JSON as text (see FIELDS).
     responses = responses.annotate(
         **{name: Cast(field, TextField()) for name, field in JSON_FIELDS.items()}
@@ -361,18 +354,22 @@ def response_rows(study: Study, included: Included = Included()) -> Iterator[lis
         ) = values  # fmt: skip
         participant = participants[participant_id]
         item = items[item_id]
+        answer_cells, answer_off_type = answers.of(item_id, kind, options_json, answer_json, expected_json)
+        client, client_off_type = client_cells(client_json)
+        if answer_off_type or client_off_type:
+            report.count(answer_off_type + client_off_type)
         yield [
             *shared.of_participant(participant),
             index,
             trial_id,
             role,
-            block,
+            cell_text(block),
             kind,
             *shared.of_item(item, participant.version.config, displays.of(participant, block)),
-            prompt,
-            *answers.of(item_id, kind, options_json, answer_json, expected_json),
+            cell_text(prompt),
+            *answer_cells,
             rt_ms,
             _iso(presented_at),
             _iso(created_at),
-            *client_columns(client_json),
+            *client,
         ]
