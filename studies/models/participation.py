@@ -141,7 +141,8 @@ class Response(models.Model):
 
 
 class AuditLog(models.Model):
-    """Events that remove or change data, kept after the data itself is gone."""
+    """Events researchers must be able to see later: data removed or changed (kept after the
+    data itself is gone) and every export, with who asked and what it had to write as text."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="audit_log")
     participant_pseudonym = models.CharField(max_length=32, blank=True)

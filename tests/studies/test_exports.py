@@ -112,6 +112,9 @@ def test_the_codebook_documents_every_column_and_how_to_reproduce(study):
     assert reproduce["versions"][0]["config"] == study.current_version.config
     assert reproduce["study_seed"] == study.seed and reproduce["secondlook"]
     assert "django" in reproduce["libraries"]
+    # The rules a reader needs to read the cells back (export/cells.py), stated in the file.
+    assert book["types"].startswith("string; integer; number; datetime")
+    assert "begins with a single quote (')" in book["text_cells"]
 
 
 def test_an_undocumented_column_is_an_error_not_a_silent_gap():
