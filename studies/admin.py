@@ -67,7 +67,7 @@ class ReadOnlyAdmin(StudyScopedAdmin):
 
 class PresetForm(forms.Form):
     preset = forms.ChoiceField(choices=[(name, p.title) for name, p in presets.PRESETS.items()])
-    slug = forms.SlugField(max_length=80, help_text="Appears in the participant link /s/<slug>/.")
+    slug = forms.SlugField(max_length=80, help_text=Study._meta.get_field("slug").help_text)
     image_set = forms.ModelChoiceField(ImageSet.objects.all())
     classifier = forms.ModelChoiceField(Classifier.objects.all())
     audit_classes = forms.CharField(
@@ -75,8 +75,41 @@ class PresetForm(forms.Form):
     )
 
 
+class StudyForm(forms.ModelForm):
+    """Refuses settings that cannot be read, and an edit that would leave a running study
+    with more images per participant than its image set has (launch.edit_problems): each is
+    an error on its field, and nothing is saved."""
+
+    def _post_clean(self):
+        # The instance holds the form's values only after super(); Django's own
+        # UserCreationForm hooks in here for the same reason (a password judged against
+        # the user it would save).
+        super()._post_clean()
+        for field, problems in lifecycle.edit_problems(self.instance).items():
+            # A field with an error already keeps its old value on the instance: judging
+            # that again would only repeat or mislead.
+            if field not in self.errors:
+                self.add_error(field if field in self.fields else None, problems)
+
+
+class ConditionFormSet(forms.BaseInlineFormSet):
+    """A running study's conditions must be able to take someone (launch.edit_condition_problems);
+    a draft's are judged by its readiness before launch."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [form.cleaned_data for form in self.forms if form.cleaned_data]
+        kept = [row for row in kept if not row.get("DELETE")]
+        problems = lifecycle.edit_condition_problems(self.instance, kept)
+        if problems:
+            raise forms.ValidationError(problems)
+
+
 class ConditionInline(admin.TabularInline):
     model = Condition
+    formset = ConditionFormSet
     extra = 0
     fields = ["name", "weight", "quota", "explanation_display"]
     verbose_name = "between-subjects condition"
@@ -85,6 +118,7 @@ class ConditionInline(admin.TabularInline):
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
+    form = StudyForm
     inlines = [ConditionInline]
     list_display = ["title", "slug", "status", "classifier", "image_set", "participant_count", "links"]
     list_filter = ["status"]
@@ -313,10 +347,16 @@ class StudyAdmin(admin.ModelAdmin):
 
 @admin.register(StudyVersion)
 class StudyVersionAdmin(ReadOnlyAdmin):
-    list_display = ["study", "number", "created_at"]
+    # The slug tells apart studies that share a title; the join keeps the rows one query.
+    list_display = ["study", "study_slug", "number", "created_at"]
+    list_select_related = ["study"]
     list_filter = [("study", admin.RelatedOnlyFieldListFilter)]
     fields = ["study", "number", "created_at", "changes", "config"]
     readonly_fields = ["changes"]
+
+    @admin.display(description="slug", ordering="study__slug")
+    def study_slug(self, version):
+        return version.study.slug
 
     @admin.display(description="changes from the previous version")
     def changes(self, version):

@@ -58,7 +58,10 @@ class Study(models.Model):
         OCCLUSION = "occlusion", "Occlusion"
 
     slug = models.SlugField(
-        max_length=80, unique=True, help_text="Appears in the participant link /s/<slug>/."
+        max_length=80,
+        unique=True,
+        # Plain text: the admin renders help texts as HTML, where "<slug>" would vanish.
+        help_text="The participant link is /s/ followed by the slug, e.g. /s/my-study/.",
     )
     title = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from studies.models import Item, Study, StudyVersion
-from studies.services import blocks, exclusions, recruitment, stimuli, task_kinds
+from studies.services import audit, blocks, exclusions, recruitment, stimuli, task_kinds
 from studies.services.errors import Conflict
 
 
@@ -63,21 +63,84 @@ def design_problems(study: Study, plan: stimuli.Plan) -> list[str]:
             f"{per_participant} images per participant, but only {sources} source images give items "
             "(nobody sees two versions of one image)"
         )
-    conditions = stimuli.conditions(study)
+    return problems + condition_problems(study, stimuli.conditions(study), len(plan.items))
+
+
+def condition_problems(study: Study, conditions: list[dict], items: int) -> list[str]:
+    """Between-subjects conditions nobody can be assigned to, or whose quota `items` items
+    cannot serve at K judgments each."""
+    problems = []
     if not any(c["weight"] for c in conditions):
         problems.append("every condition has weight 0: nobody could be assigned")
+    per_participant = study.images_per_participant
     for c in conditions:
         if c["weight"] == 0 and c["quota"]:
             problems.append(
                 f"condition {c['name']} has a quota of {c['quota']} but weight 0: it never gets anyone"
             )
-        capacity = len(plan.items) * study.judgments_per_item // per_participant
+        capacity = items * study.judgments_per_item // per_participant
         if study.judgments_per_item and c["quota"] > capacity:
             problems.append(
                 f"condition {c['name']} wants {c['quota']} participants of {per_participant} items, but "
-                f"{len(plan.items)} items × K={study.judgments_per_item} judgments serve only {capacity}"
+                f"{items} items × K={study.judgments_per_item} judgments serve only {capacity}"
             )
     return problems
+
+
+def is_running(study: Study) -> bool:
+    """Participants may be arriving: an edit becomes a new version for newcomers (revise)."""
+    return study.status in RUNNING and study.current_version_id is not None
+
+
+def _most_stimuli(study: Study) -> tuple[int, int, int]:
+    """(images, source images, items) of the study's image set, at most, from its image count
+    alone: two items per image where clean and adversarial versions are both shown, and two
+    sources per image where one participant may also see both."""
+    images = study.image_set.images.count()
+    versions = 2 if study.stimuli == Study.Stimuli.BOTH else 1
+    return images, images if study.one_version_per_image else images * versions, images * versions
+
+
+def edit_problems(study: Study) -> dict[str, list[str]]:
+    """What is wrong with an edited, unsaved study, by the field at fault: settings that
+    cannot be read, for any study, and for a running study more images per participant than
+    its image set can serve. The admin refuses such an edit. Judged without reading images
+    or items (one count at most), unlike readiness(), which judges the actual items and
+    guides a draft until launch."""
+    problems: dict[str, list[str]] = {}
+
+    def check(field: str, validate) -> None:
+        try:
+            validate()
+        except ValueError as error:
+            problems.setdefault(field, []).append(str(error))
+
+    check("exclusion_rules", lambda: exclusions.validate(study.exclusion_rules))
+    check("blocks", lambda: blocks.validate(study))
+    # Both need the classifier, which an add form that is already invalid may lack.
+    if study.classifier_id and stimuli.uses_adversarial(study):
+        check("attack", lambda: stimuli.attack_params(study))
+    if study.classifier_id and study.item_selection == Study.ItemSelection.AUDIT:
+        check("audit_classes", lambda: audit.class_ids(study))
+    if is_running(study):
+        images, sources, _ = _most_stimuli(study)
+        if sources < study.images_per_participant:
+            both = f" ({sources} stimuli, clean and adversarial)" if sources > images else ""
+            problems["images_per_participant"] = [
+                f"{study.images_per_participant} images per participant, but the image set "
+                f"{study.image_set} has only {images} images{both}"
+            ]
+    return problems
+
+
+def edit_condition_problems(study: Study, conditions: list[dict]) -> list[str]:
+    """For an edit of a running study: conditions nobody could be assigned to, or whose quota
+    no set of items from its image set could serve (judged from the image count, as in
+    edit_problems). Empty for a draft, whose readiness() names them before launch."""
+    if not conditions or not is_running(study) or study.images_per_participant < 1:
+        return []  # No conditions is one condition that takes everyone.
+    _, _, items = _most_stimuli(study)
+    return condition_problems(study, conditions, items)
 
 
 def readiness_problems(study: Study) -> list[str]:
