@@ -5,6 +5,7 @@ Thin glue: validate the request shape, call a service, shape the reply."""
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -160,11 +161,31 @@ def _included(request) -> export.Included:
     return export.Included(**flag)
 
 
+class CSVRenderer(BaseRenderer):
+    """Lets content negotiation accept text/csv (and text/*, */*) for the tables. It renders
+    nothing: a table streams its own response (export.csv_response)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        raise TypeError("A table export streams its own response; errors are rendered as JSON.")
+
+
 class TableExport(APIView):
     """A study's table as CSV, streamed (staff with the view_response permission)."""
 
     permission_classes = [CanReadStudyData]
+    renderer_classes = [CSVRenderer]
     table = ""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Refusals (403, 404, 406) are the API's JSON error whatever Accept asked for:
+        # scripts and the dashboard read their `detail`, and a CSV of an error is no table.
+        if isinstance(response, Response):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def get(self, request, slug: str):
         study = access.study_for(request.user, slug)
@@ -209,7 +230,10 @@ class Codebook(APIView):
 
     @extend_schema(responses=inline_serializer("Codebook", {"tables": serializers.DictField()}))
     def get(self, request, slug: str):
-        return Response(export.codebook(access.study_for(request.user, slug)))
+        study = access.study_for(request.user, slug)
+        # A file to keep beside the tables, not a page: browsers download it as they do them.
+        disposition = f'attachment; filename="{study.slug}-codebook.json"'
+        return Response(export.codebook(study), headers={"Content-Disposition": disposition})
 
 
 class StudyStatus(APIView):

@@ -3,10 +3,11 @@
 fields hold HTML and spreadsheet formulas. Each CSV is a download that no page renders
 (served as an attachment, text/csv, nosniff), no script runs, and pandas reads back every
 row with no text cell that a spreadsheet would run as a formula. The codebook, which quotes
-the condition and block names, is shown as JSON text."""
+the condition and block names, is a JSON download too (issue 15)."""
 
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -177,17 +178,24 @@ def test_a_hostile_csv_export_is_a_download_that_no_page_renders(browser, hostil
     context.close()
 
 
-def test_the_codebook_quoting_hostile_names_is_shown_as_json_text(browser, hostile):
+def test_the_codebook_quoting_hostile_names_is_a_json_download(browser, hostile):
     context, page, dialogs = on_the_study_page(browser, hostile)
-    answer = page.goto(f"{hostile['base']}/api/v1/studies/{SLUG}/export/codebook.json")
-    assert answer.status == 200
-    assert answer.headers["content-type"] == "application/json"
-    assert answer.headers["x-content-type-options"] == "nosniff"
-    shown = page.inner_text("body")
+    study_page = page.url
+    url = f"{hostile['base']}/api/v1/studies/{SLUG}/export/codebook.json"
+    with page.expect_response(url) as answer, page.expect_download() as download:
+        page.get_by_role("link", name="codebook", exact=True).click()
+    headers = answer.value.headers
+    assert answer.value.status == 200
+    assert headers["content-type"] == "application/json"
+    assert headers["content-disposition"] == f'attachment; filename="{SLUG}-codebook.json"'
+    assert headers["x-content-type-options"] == "nosniff"
+    assert download.value.suggested_filename == f"{SLUG}-codebook.json"
+    shown = Path(download.value.path()).read_text(encoding="utf-8")
     for name in [HOSTILE["condition"], *HOSTILE["blocks"]]:
         assert json.dumps(name) in shown
-    # The names are text on the page, never elements of it.
-    assert page.locator("svg, b, img").count() == 0
+    # Downloaded, not opened: the study page is still the one shown, and nothing ran.
+    assert page.url == study_page
+    assert context.pages == [page]
     page.wait_for_timeout(300)
     assert dialogs == []
     context.close()
