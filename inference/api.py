@@ -77,7 +77,7 @@ class ImageUpload(APIView):
                 for chunk in upload.chunks():
                     handle.write(chunk)
             if archives.is_archive(path):
-                return self._import_archive(path, image_set)
+                return self._import_archive(path, Path(upload.name).name[:200], image_set)
             source = Source(path, body.validated_data["label"], Path(upload.name).name[:200])
             return self._import_file(source, image_set)
 
@@ -102,11 +102,13 @@ class ImageUpload(APIView):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    def _import_archive(self, path: Path, image_set: ImageSet) -> Response:
+    def _import_archive(self, path: Path, name: str, image_set: ImageSet) -> Response:
         try:
-            sources = archives.sources_from_archive(path, settings.SECONDLOOK_MAX_UPLOAD_BYTES)
+            sources = archives.sources_from_archive(path, settings.SECONDLOOK_MAX_UPLOAD_BYTES, name=name)
         except ImportSourceError as error:
-            return Response({"detail": str(error), "code": "rejected"}, status=status.HTTP_400_BAD_REQUEST)
+            return Response(
+                {"detail": str(error), "code": "damaged_archive"}, status=status.HTTP_400_BAD_REQUEST
+            )
         report = import_sources(
             sources, image_set, get_label_set("imagenet-1k"), settings.SECONDLOOK_MAX_IMAGE_PIXELS
         )

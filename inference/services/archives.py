@@ -8,26 +8,49 @@ archive's own header, which a crafted archive can understate."""
 
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from inference.services.images import ImportSourceError, RejectedImage, Source
 
 CHUNK = 1 << 20
+# How a zip file begins: a member's local header, an empty archive's end record, or the
+# marker of an archive written in parts.
+SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 
 
 def is_archive(path: Path) -> bool:
-    """Whether the file is a zip archive, by its content rather than its name."""
-    return zipfile.is_zipfile(path)
+    """Whether the file is a zip archive, by its content rather than its name: one that
+    begins like a zip counts even when damaged, so that it is reported as a damaged
+    archive (sources_from_archive) rather than as a file of an unknown kind."""
+    with path.open("rb") as handle:
+        start = handle.read(4)
+    return start in SIGNATURES or zipfile.is_zipfile(path)
 
 
-def sources_from_archive(path: Path, max_bytes: int) -> list[Source]:
+def sources_from_archive(path: Path, max_bytes: int, name: str = "") -> list[Source]:
+    """The archive's members as sources; ImportSourceError, naming the file as `name`
+    (default: its own name) and the damage, when the archive cannot be opened."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise ImportSourceError(f"{path.name} is not a readable zip archive: {error}") from None
+    # What a damaged central directory raises besides BadZipFile: a name flagged UTF-8 that
+    # is not, a nonsense "version needed to extract".
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as error:
+        raise ImportSourceError(f"{name or path.name} is a damaged zip archive: {_damage(error)}") from None
     with archive:
         members = [member for member in archive.infolist() if not member.is_dir()]
     return [_source(path, member, max_bytes) for member in sorted(members, key=lambda m: m.filename)]
+
+
+def _damage(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"a member's name is not valid UTF-8, as the archive says it is ({error.reason})"
+    if isinstance(error, NotImplementedError):
+        return f"it asks for a zip feature that cannot be read ({error})"
+    if str(error) == "File is not a zip file":
+        # What zipfile says when it finds no end record: the usual result of a cut download.
+        return "its central directory (the list of members at its end) is missing; the file may be cut short"
+    return str(error)
 
 
 def _source(path: Path, member: zipfile.ZipInfo, max_bytes: int) -> Source:
@@ -59,7 +82,16 @@ def _read_member(path: Path, name: str, max_bytes: int) -> bytes:
                 if size > max_bytes:
                     raise RejectedImage(f"it unpacks to more than {max_bytes:,} bytes")
                 chunks.append(chunk)
-    # A damaged member (bad checksum), an encrypted one, an unknown compression method.
-    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as error:
+    # A damaged member (bad checksum, broken compressed data, a name flagged UTF-8 that is
+    # not, data that ends early), an encrypted one, an unknown compression method.
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        UnicodeDecodeError,
+        RuntimeError,
+        NotImplementedError,
+        OSError,
+    ) as error:
         raise RejectedImage(f"unreadable in the archive: {error}") from None
     return b"".join(chunks)

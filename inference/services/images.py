@@ -90,6 +90,11 @@ def sources_from_path(path: Path) -> list[Source]:
         return _sources_from_folder(path)
     if path.suffix.lower() == ".csv":
         return _sources_from_manifest(path)
+    if path.suffix.lower() == ".zip":
+        # One that begins like a zip is read as an archive (archives.is_archive), damaged or not.
+        raise ImportSourceError(
+            f"{path.name} is named like a zip archive but is not one (it does not begin like one)"
+        )
     raise ImportSourceError(f"{path} is neither a folder nor a CSV manifest (path,label)")
 
 

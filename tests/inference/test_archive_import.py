@@ -3,6 +3,7 @@ would leave the archive, links, members that unpack too large and damaged member
 rejected with their reason, and the rest still import."""
 
 import io
+import re
 import stat
 import zipfile
 
@@ -89,6 +90,34 @@ def test_a_damaged_member_is_rejected_and_the_others_import(tmp_path):
     assert dict(report.rejected)["bad.png"].startswith("unreadable in the archive")
 
 
+def bad_deflate_stream(data: bytes, member: zipfile.ZipInfo) -> bytes:
+    """The member's compressed data starts with a block of the reserved type 3."""
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+    return data[:start] + b"\xff" + data[start + 1 :]
+
+
+def bad_local_name(data: bytes, member: zipfile.ZipInfo) -> bytes:
+    """The member's own header says its name is UTF-8 (flag bit 11), and it is not."""
+    at = member.header_offset
+    flags = int.from_bytes(data[at + 6 : at + 8], "little") | 0x800
+    return data[: at + 6] + flags.to_bytes(2, "little") + data[at + 8 : at + 30] + b"\xff" + data[at + 31 :]
+
+
+@pytest.mark.parametrize("damage", [bad_deflate_stream, bad_local_name])
+def test_a_member_damaged_inside_is_rejected_and_the_others_import(tmp_path, damage):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bad.png", png_bytes(color=(2, 2, 2)))
+        archive.writestr("good.png", png_bytes(color=(1, 1, 1)))
+        bad = archive.getinfo("bad.png")
+    path = tmp_path / "damaged.zip"
+    path.write_bytes(damage(buffer.getvalue(), bad))
+    image_set = ImageSet.objects.create(name="damaged")
+    report = import_sources(archives.sources_from_archive(path, MAX_BYTES), image_set, imagenet_1k(), 10**7)
+    assert [image.original_name for image in report.imported] == ["good.png"]
+    assert dict(report.rejected)["bad.png"].startswith("unreadable in the archive")
+
+
 def test_the_command_imports_an_archive_and_reports_what_it_rejected(mixed, capsys):
     call_command("import_images", str(mixed), "--set", "from-zip")
     out, err = capsys.readouterr()
@@ -111,9 +140,62 @@ def test_an_uploaded_archive_is_recognised_by_its_content(mixed, django_user_mod
     assert ImageSet.objects.get(name="uploads").images.count() == 2
 
 
-def test_a_file_that_only_looks_like_an_archive_is_a_clear_error(tmp_path):
-    path = tmp_path / "fake.zip"
-    path.write_bytes(b"PK\x03\x04 but nothing after")
+def truncated(data: bytes) -> bytes:
+    """Cut short as by an interrupted download: the central directory at the end is gone."""
+    return data[: len(data) // 2]
+
+
+def bad_central_directory(data: bytes) -> bytes:
+    """The central directory's first entry no longer starts with its signature."""
+    at = data.index(b"PK\x01\x02")
+    return data[:at] + b"XX\x01\x02" + data[at + 4 :]
+
+
+def bad_member_name(data: bytes) -> bytes:
+    """The first central directory entry says its name is UTF-8 (flag bit 11), and it is not."""
+    at = data.index(b"PK\x01\x02")
+    flags = int.from_bytes(data[at + 8 : at + 10], "little") | 0x800
+    name = at + 46
+    return data[: at + 8] + flags.to_bytes(2, "little") + data[at + 10 : name] + b"\xff" + data[name + 1 :]
+
+
+DAMAGED = {
+    "truncated": (truncated, "its central directory .* is missing"),
+    "bad central directory": (bad_central_directory, "Bad magic number for central directory"),
+    "member name not UTF-8": (bad_member_name, "a member's name is not valid UTF-8"),
+    "signature only": (lambda data: b"PK\x03\x04 but nothing after", "its central directory .* is missing"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED)
+def test_the_command_reports_a_damaged_archive_with_the_reason(mixed, damage):
+    damaged, reason = DAMAGED[damage]
+    path = mixed.with_name("broken.zip")
+    path.write_bytes(damaged(mixed.read_bytes()))
+    assert archives.is_archive(path)
+    with pytest.raises(CommandError, match=f"broken.zip is a damaged zip archive: {reason}"):
+        call_command("import_images", str(path), "--set", "x")
+    assert not ImageSet.objects.filter(name="x").exists()
+
+
+@pytest.mark.parametrize("damage", DAMAGED)
+def test_an_upload_of_a_damaged_archive_is_refused_with_the_reason(mixed, damage, django_user_model):
+    damaged, reason = DAMAGED[damage]
+    user = django_user_model.objects.create_user("curator", password="x", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="add_image"))
+    client = APIClient()
+    client.force_login(user)
+    upload = SimpleUploadedFile("photos.zip", damaged(mixed.read_bytes()))
+    reply = client.post("/api/v1/image-sets/uploads/images", {"file": upload}, format="multipart")
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "damaged_archive"
+    assert re.match(f"photos.zip is a damaged zip archive: {reason}", reply.json()["detail"])
+    assert Image.objects.count() == 0
+
+
+def test_a_file_named_zip_that_is_not_one_says_so(tmp_path):
+    path = tmp_path / "download.zip"
+    path.write_bytes(b"<html>Session expired</html>")
     assert not archives.is_archive(path)
-    with pytest.raises(CommandError, match="neither a folder nor a CSV manifest"):
+    with pytest.raises(CommandError, match="download.zip is named like a zip archive but is not one"):
         call_command("import_images", str(path))
