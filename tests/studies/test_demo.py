@@ -22,6 +22,9 @@ def test_the_demo_builds_a_live_study_and_running_it_twice_duplicates_nothing(se
     settings.DATA_DIR = tmp_path
     call_command("demo", no_serve=True)
     first = capsys.readouterr().out
+    # The studies share their preparations: each is run and reported once, not per study.
+    reported = [line for line in first.splitlines() if line.startswith("Job ")]
+    assert len(reported) == len(set(reported)) == PreparationJob.objects.count()
     study = Study.objects.get(slug="demo-topk")
     assert study.status == Study.Status.LIVE
     assert study.current_version.items.count() == 24

@@ -2,9 +2,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from inference.labelsets import get_label_set
+from inference.management.progress import progress_bar
 from inference.models import ImageSet
 from inference.services import archives
 from inference.services.images import ImportSourceError, import_sources, sample_sources, sources_from_path
@@ -49,7 +49,9 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         name = set_name or ("samples" if samples else Path(path).stem)
         image_set, _ = ImageSet.objects.get_or_create(name=name)
-        with tqdm(total=len(sources), unit="img", disable=options["verbosity"] < 1, file=self.stderr) as bar:
+        with progress_bar(
+            self.stderr, total=len(sources), unit="img", disable=options["verbosity"] < 1
+        ) as bar:
             report = import_sources(
                 sources, image_set, get_label_set(label_set), max_pixels, lambda _: bar.update()
             )

@@ -1,12 +1,14 @@
+import contextlib
 import json
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from inference.management.progress import progress_bar
 from inference.models import Classifier, ImageSet, PreparationJob
-from inference.services.jobs import request_job
+from inference.params import canonical_params
+from inference.services.jobs import params_key, request_job
 
 
 class Command(BaseCommand):
@@ -17,7 +19,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--study", help="Slug of the study to prepare: everything it shows.")
+        parser.add_argument(
+            "--study",
+            action="append",
+            help="Slug of a study to prepare: everything it shows. May be repeated; a preparation "
+            "that several of the studies need runs and is reported once.",
+        )
         parser.add_argument("--image-set", help="Image set name (with --classifier).")
         parser.add_argument("--classifier", help="Classifier name (with --image-set).")
         parser.add_argument("--kind", default="predictions", choices=PreparationJob.Kind.values)
@@ -61,17 +68,14 @@ class Command(BaseCommand):
 
     def _targets(self, options) -> list[tuple]:
         if options["study"]:
-            from studies.models import Study
-            from studies.services.stimuli import required_jobs
-
-            study = Study.objects.filter(slug=options["study"]).first()
-            if study is None:
-                raise CommandError(f"No study with slug {options['study']!r}.")
-            try:
-                jobs = required_jobs(study)
-            except ValueError as error:
-                raise CommandError(f"The study's attack is invalid: {error}") from None
-            return [(study.image_set, study.classifier, kind, params) for kind, params in jobs]
+            # call_command(study="slug") hands over the one slug as it is.
+            slugs = [options["study"]] if isinstance(options["study"], str) else options["study"]
+            targets = {}
+            for slug in slugs:
+                for target in self._study_targets(slug):
+                    targets.setdefault(_same_work(*target), target)
+            # In the order the studies need them: a later preparation reads an earlier one's.
+            return list(targets.values())
         try:
             image_set = ImageSet.objects.get(name=options["image_set"])
             classifier = Classifier.objects.get(name=options["classifier"])
@@ -85,22 +89,40 @@ class Command(BaseCommand):
             params.setdefault("k", options["k"])
         return [(image_set, classifier, options["kind"], params)]
 
+    def _study_targets(self, slug: str) -> list[tuple]:
+        from studies.models import Study
+        from studies.services.stimuli import required_jobs
+
+        study = Study.objects.filter(slug=slug).first()
+        if study is None:
+            raise CommandError(f"No study with slug {slug!r}.")
+        try:
+            jobs = required_jobs(study)
+        except ValueError as error:
+            raise CommandError(f"The study's attack is invalid: {error}") from None
+        return [(study.image_set, study.classifier, kind, params) for kind, params in jobs]
+
     def _run_here(self, job: PreparationJob, show: bool) -> PreparationJob:
         # The embedded default's in-process runner: the model loads in this process.
         from inference.preparation.runner import run_job_here
 
         progress = job.progress()
-        with tqdm(
+        with progress_bar(
+            self.stderr,
             total=job.total,
             initial=progress["done"] + progress["failed"],
             unit="img",
             disable=not show,
-            file=self.stderr,
         ) as bar:
-            return run_job_here(job, on_progress=bar.update)
+            job = run_job_here(job, on_progress=bar.update)
+            # A kind that works on the whole set at once (prototypes) counts no image on the
+            # way: the bar ends where the job did, not at 0.
+            progress = job.progress()
+            bar.update(progress["done"] + progress["failed"] - bar.n)
+            return job
 
     def _follow(self, job: PreparationJob, show: bool) -> PreparationJob:
-        with tqdm(total=job.total, unit="img", disable=not show, file=self.stderr) as bar:
+        with progress_bar(self.stderr, total=job.total, unit="img", disable=not show) as bar:
             while True:
                 job.refresh_from_db()
                 progress = job.progress()
@@ -109,3 +131,11 @@ class Command(BaseCommand):
                 if job.is_finished:
                     return job
                 time.sleep(0.5)
+
+
+def _same_work(image_set, classifier, kind, params) -> tuple:
+    """What request_job would give one job for (inference.services.jobs)."""
+    # Invalid params are reported when the job is requested.
+    with contextlib.suppress(ValueError):
+        params = canonical_params(kind, params, num_classes=classifier.num_classes)
+    return image_set.pk, classifier.pk, params_key(kind, params)

@@ -37,8 +37,8 @@ class Command(BaseCommand):
         classifier = register_bundled()
         say(f"Classifier: {classifier.name} (weights sha256 {classifier.weights_sha256[:12]}…).")
         studies = ensure_demo_studies(image_set, classifier) + ensure_paper_studies(image_set, classifier)
-        for study in studies:
-            call_command("prepare", study=study.slug, verbosity=options["verbosity"])
+        # All at once: the studies share preparations, each run and reported once.
+        call_command("prepare", study=[study.slug for study in studies], verbosity=options["verbosity"])
         studies = [go_live(fit_sessions(study)) for study in studies]
         base = f"http://{addrport}"
         say("")
