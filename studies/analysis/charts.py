@@ -1,12 +1,46 @@
 """Server-side SVG charts for the results page: bars with 95 % interval whiskers. Plain
 SVG text built from numbers only (labels are escaped), so it needs no plotting library
-and no script."""
+and no script.
+
+SVG text neither wraps nor clips to its box, so the chart is laid out around an upper
+bound of each text's drawn width (text_width): the label column is as wide as the longest
+label, the chart as wide as the furthest value or reason. A label too long for any column
+is shortened with "…" and kept whole in its <title> (shown on hover)."""
 
 from html import escape
 
 from studies.analysis.statistics import Estimate
 
-PLOT, BAR, GAP, TOP = 330, 34, 18, 16
+SPAN, BAR, GAP, TOP, PAD = 220, 34, 18, 16, 8
+LABEL_SIZE, NOTE_SIZE = 13, 12
+MIN_LABELS, MIN_WIDTH = 190, 520  # charts with short labels keep one common look
+LABEL_CHARS, NOTE_CHARS = 60, 90
+
+
+def text_width(text: str, size: float) -> float:
+    """An upper bound of the width of `text` drawn at `size` px in the common sans-serif
+    fonts (DejaVu Sans, Arial, Helvetica): the widest glyphs and anything beyond ASCII a
+    full em, capitals 0.8 em, everything else 0.65 em."""
+
+    def advance(char: str) -> float:
+        if char in "mwMW%@—" or not char.isascii():
+            return 1.0
+        return 0.8 if char.isupper() else 0.65
+
+    return size * sum(advance(char) for char in text)
+
+
+def _text(x: float, y: float, size: int, text: str, limit: int, anchor: str = "") -> str:
+    """A <text> element; a text longer than `limit` characters is shortened and carries
+    the whole text in its <title>."""
+    shown = _shortened(text, limit)
+    title = f"<title>{escape(text)}</title>" if shown != text else ""
+    anchor = f' text-anchor="{anchor}"' if anchor else ""
+    return f'<text x="{x:.1f}" y="{y:g}"{anchor} font-size="{size}">{title}{escape(shown)}</text>'
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def interval_bars(
@@ -19,30 +53,23 @@ def interval_bars(
     (proportions by default; d' or agreement coefficients can be negative). Rows without a
     value are drawn as a labelled gap saying why."""
     height = TOP * 2 + len(rows) * (BAR + GAP)
-    # Room on the left for the longest label (about 7 px a character at 13 px).
-    left_edge = max(190, 16 + 7 * max((len(label) for label, _ in rows), default=0))
-    width = left_edge + PLOT
+    labels = [text_width(_shortened(label, LABEL_CHARS), LABEL_SIZE) for label, _ in rows]
+    left_edge = max([MIN_LABELS] + [2 * PAD + width for width in labels])
     lowest, highest = domain
-    scale = (PLOT - 110) / (highest - lowest)
+    scale = SPAN / (highest - lowest)
 
     def x(value: float) -> float:
         return left_edge + (min(max(value, lowest), highest) - lowest) * scale
 
     zero = x(0.0)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}"><title>{escape(title)}</title>',
-        f'<line x1="{zero:.1f}" y1="{TOP}" x2="{zero:.1f}" y2="{height - TOP}" stroke="#1b1b1b"/>',
-    ]
+    parts, right_edge = [], left_edge + SPAN
     for n, (label, estimate) in enumerate(rows):
         y = TOP + n * (BAR + GAP)
-        parts.append(
-            f'<text x="{left_edge - 8}" y="{y + BAR / 2 + 5}" text-anchor="end" font-size="13">'
-            f"{escape(label)}</text>"
-        )
+        parts.append(_text(left_edge - PAD, y + BAR / 2 + 5, LABEL_SIZE, label, LABEL_CHARS, "end"))
         if estimate.value is None:
-            why = escape(estimate.why_not)
-            parts.append(f'<text x="{left_edge + 8}" y="{y + BAR / 2 + 5}" font-size="12">{why}</text>')
+            why = estimate.why_not
+            parts.append(_text(left_edge + PAD, y + BAR / 2 + 5, NOTE_SIZE, why, NOTE_CHARS))
+            right_edge = max(right_edge, left_edge + PAD + text_width(_shortened(why, NOTE_CHARS), NOTE_SIZE))
             continue
         left, right = sorted((zero, x(estimate.value)))
         bar = max(1.0, right - left)
@@ -59,7 +86,13 @@ def interval_bars(
                 )
         value = f"{100 * estimate.value:.1f}%" if percent else f"{estimate.value:.2f}"
         text_x = max(right, x(estimate.high) if estimate.high is not None else right) + 6
-        caption = escape(f"{value} (n={estimate.n})")
-        parts.append(f'<text x="{text_x:.1f}" y="{y + BAR - 4}" font-size="12">{caption}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+        caption = f"{value} (n={estimate.n})"
+        parts.append(_text(text_x, y + BAR - 4, NOTE_SIZE, caption, NOTE_CHARS))
+        right_edge = max(right_edge, text_x + text_width(caption, NOTE_SIZE))
+    width = round(max(MIN_WIDTH, right_edge + PAD))
+    head = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}"><title>{escape(title)}</title>',
+        f'<line x1="{zero:.1f}" y1="{TOP}" x2="{zero:.1f}" y2="{height - TOP}" stroke="#1b1b1b"/>',
+    ]
+    return "".join(head + parts + ["</svg>"])

@@ -5,7 +5,9 @@ reliability of every judgment), from the answered data trials of valid real part
   explanation display, and for each stimulus type the difference with versus without an
   explanation, tested by permuting whole participants (their answers are not independent).
   Participants who saw both (within-subject blocks) are compared with themselves instead:
-  a sign-flip permutation test of their own differences.
+  a sign-flip permutation test of their own differences. Only a study whose conditions or
+  blocks show an explanation to some and none to others has that difference; any other
+  says why not (`explanation_effect_why_not`).
 - Forced choices: the same for the share preferring the model's label to the dataset's, and
   the images where most raters preferred it.
 - Manipulation checks: hit and false-alarm rates and d' per explanation display.
@@ -37,7 +39,7 @@ NO_EXPLANATION = "none"
 def label_checks(study: Study, given: list[answers.Answer] | None = None) -> dict:
     """The share who found the model's label reasonable ("yes")."""
     given = answers.load(study, Study.TaskKind.LABEL_CHECK) if given is None else given
-    return _shares(given, lambda row: row.answer.get("choice") == "yes", "accepted")
+    return _shares(study, given, lambda row: row.answer.get("choice") == "yes", "accepted")
 
 
 def forced_choices(study: Study, given: list[answers.Answer] | None = None) -> dict:
@@ -45,7 +47,7 @@ def forced_choices(study: Study, given: list[answers.Answer] | None = None) -> d
     dataset's, then the model's), and the images where most valid raters did: mistakes
     that people judge correct."""
     given = answers.load(study, Study.TaskKind.FORCED_CHOICE) if given is None else given
-    found = _shares(given, _prefers_model, "model_preferred")
+    found = _shares(study, given, _prefers_model, "model_preferred")
     votes: dict[int, list[int]] = defaultdict(list)
     items = {}
     for row in given:
@@ -70,10 +72,35 @@ def _prefers_model(row: answers.Answer) -> bool:
     return row.answer.get("choice") == row.item.labels[1]["id"]
 
 
-def _shares(given: list[answers.Answer], success, name: str) -> dict:
+def explanation_displays(study: Study) -> set[str]:
+    """Every way the study's versions show explanations: a version's block levels where
+    they set the display (they override the condition, see allocation.display_of), else
+    its conditions'."""
+    shown = set()
+    for version in study.versions.all():
+        config = version.config
+        levels = config.get("blocks") or []
+        by_block = {level["explanation_display"] for level in levels if "explanation_display" in level}
+        shown |= by_block or {condition["explanation_display"] for condition in config["conditions"]}
+    return shown
+
+
+def why_no_explanation_effect(shown: set[str]) -> str | None:
+    """Why a study showing explanations in the ways `shown` has no difference with versus
+    without one; None when it has one (no explanation for some, one for others)."""
+    if NO_EXPLANATION in shown and len(shown) > 1:
+        return None
+    if not shown:
+        return "the study has not been launched"
+    if len(shown) == 1:
+        return f"every participant sees the same explanation display ({next(iter(shown))})"
+    return f"no condition or block shows no explanation (they show {', '.join(sorted(shown))})"
+
+
+def _shares(study: Study, given: list[answers.Answer], success, name: str) -> dict:
     """The share of successes per stimulus type and explanation display, and for each
     stimulus type the difference with versus without an explanation, tested on whole
-    participants."""
+    participants, when the study's design has both."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     people: dict[tuple[str, str], set[int]] = defaultdict(set)
     clusters: dict[str, dict[tuple[int, str], list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -94,7 +121,9 @@ def _shares(given: list[answers.Answer], success, name: str) -> dict:
         }
         for (stimulus, display), v in sorted(groups.items())
     ]
-    return {"rates": rates, "explanation_effect": [_effect(s, by) for s, by in sorted(clusters.items())]}
+    why_not = why_no_explanation_effect(explanation_displays(study))
+    effects = [] if why_not else [_effect(s, by) for s, by in sorted(clusters.items())]
+    return {"rates": rates, "explanation_effect": effects, "explanation_effect_why_not": why_not}
 
 
 def _effect(stimulus: str, by_participant: dict[tuple[int, str], list[int]]) -> dict:

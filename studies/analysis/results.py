@@ -63,6 +63,8 @@ def chart_svgs(found: dict) -> dict[str, str]:
         if section in found:
             rows = [(f"{r['stimulus']}, {r['display']}", r[measure]) for r in found[section]["rates"]]
             svgs[section] = charts.interval_bars(title, rows)
+            if found[section]["explanation_effect_why_not"]:
+                continue  # nothing to compare: no chart (the page says why)
             effects = [(e["stimulus"], e["difference"]) for e in found[section]["explanation_effect"]]
             svgs[f"{section}_effect"] = charts.interval_bars(
                 "Difference with − without an explanation", effects, domain=(-1.0, 1.0)

@@ -108,7 +108,11 @@ def test_raters_who_always_agree_have_perfect_agreement(tmp_path):
 
 def test_no_answers_no_numbers(tmp_path):
     study = study_with(tmp_path, [], task_kind="label_check")
-    assert choices.label_checks(study) == {"rates": [], "explanation_effect": []}
+    assert choices.label_checks(study) == {
+        "rates": [],
+        "explanation_effect": [],
+        "explanation_effect_why_not": "every participant sees the same explanation display (none)",
+    }
     assert choices.manipulation_checks(study) == [] and choices.agreement(study) == []
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from inference.labelsets import imagenet_1k
 from studies.models import Condition, Participant
 from studies.services import launch as lifecycle
 from tests import factories
@@ -77,3 +78,58 @@ def test_a_condition_without_data_gives_no_explanation_effect_and_says_why(tmp_p
     [effect] = page_json(study)["label_checks"]["explanation_effect"]
     assert effect["difference"]["value"] is None and effect["p_value"] is None
     assert effect["difference"]["why_not"] == "each group needs at least one participant with answers"
+
+
+EFFECT_TABLES = {"label_check": "explanation-effect", "forced_choice": "forced-effect"}
+SECTIONS = {"label_check": "label_checks", "forced_choice": "forced_choices"}
+
+
+@pytest.mark.parametrize("kind", ["label_check", "forced_choice"])
+def test_a_study_with_one_explanation_display_has_no_with_versus_without_section(tmp_path, kind):
+    study = factories.study(
+        tmp_path, slug="single", task_kind=kind, per_participant=3, labels=imagenet_1k().class_ids[:6]
+    )
+    take_part(study, 3)
+    page = staff().get(f"/studies/{study.slug}/results/").content.decode()
+    assert "With versus without an explanation" not in page
+    assert f'id="{EFFECT_TABLES[kind]}"' not in page and "Difference with − without" not in page
+    assert "every participant sees the same explanation display (none)" in page
+    found = page_json(study)[SECTIONS[kind]]
+    assert found["explanation_effect"] == []
+    assert found["explanation_effect_why_not"].startswith("every participant sees the same")
+
+
+@pytest.mark.parametrize("kind", ["label_check", "forced_choice"])
+def test_a_study_with_and_without_an_explanation_has_the_section(tmp_path, kind):
+    study = factories.study(
+        tmp_path,
+        slug="two",
+        task_kind=kind,
+        live=False,
+        per_participant=3,
+        labels=imagenet_1k().class_ids[:6],
+    )
+    Condition.objects.create(study=study, name="without", weight=1, explanation_display="none")
+    Condition.objects.create(study=study, name="with", weight=1, explanation_display="side_by_side")
+    factories.prepare_stimuli(study)
+    lifecycle.launch(study)
+    take_part(study, 4)
+    page = staff().get(f"/studies/{study.slug}/results/").content.decode()
+    assert "With versus without an explanation" in page and f'id="{EFFECT_TABLES[kind]}"' in page
+    assert "Difference with − without an explanation" in page
+    found = page_json(study)[SECTIONS[kind]]
+    assert found["explanation_effect_why_not"] is None
+    assert [effect["participants"] for effect in found["explanation_effect"]] == [4]
+
+
+def test_explanations_that_differ_but_never_none_have_nothing_to_compare(tmp_path):
+    study = factories.study(
+        tmp_path, slug="both-shown", task_kind="label_check", live=False, per_participant=3
+    )
+    Condition.objects.create(study=study, name="heatmap", weight=1, explanation_display="side_by_side")
+    Condition.objects.create(study=study, name="examples", weight=1, explanation_display="examples")
+    factories.prepare_stimuli(study)
+    lifecycle.launch(study)
+    found = page_json(study)["label_checks"]
+    assert found["explanation_effect"] == []
+    assert "no condition or block shows no explanation" in found["explanation_effect_why_not"]
