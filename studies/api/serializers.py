@@ -130,6 +130,9 @@ class SessionState(serializers.Serializer):
     instructions = serializers.CharField(allow_blank=True)
     instructions_html = serializers.CharField(allow_blank=True)
     completion = Completion(allow_null=True)
+    preview = serializers.BooleanField(
+        help_text="A researcher's preview (the admin's signed link): answers kept apart, never counted."
+    )
 
 
 class StateReply(serializers.Serializer):

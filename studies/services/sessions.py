@@ -244,6 +244,9 @@ def describe(participant: Participant) -> dict:
         "instructions": config["instructions"],
         "instructions_html": markdown.render(config["instructions"]),
         "completion": completion(participant),
+        # The page shows a researcher's preview a banner; pilot participants are real
+        # people trying the study out and see what everyone else sees.
+        "preview": participant.kind == Participant.Kind.TEST,
     }
 
 

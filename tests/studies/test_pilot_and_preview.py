@@ -188,3 +188,25 @@ def test_shuffled_options_are_stored_in_the_order_shown(tmp_path):
         trial = Trial.objects.get(pk=row["trial_id"])
         positions = {o["id"]: n for n, o in enumerate(trial.options, start=1)}
         assert row["rank1_position"] == str(positions[row["rank1_class_id"]])
+
+
+def test_the_session_says_whether_it_is_a_researchers_preview(tmp_path):
+    study = factories.study(tmp_path, live=False, slug="told", per_participant=2)
+    lifecycle.pilot(study)
+    pilot = ParticipantClient(APIClient(), study.slug)
+    pilot.enter()
+    lifecycle.launch(study)
+    real, preview = ParticipantClient(APIClient(), study.slug), ParticipantClient(APIClient(), study.slug)
+    real.enter()
+    preview.enter({"preview": sessions.preview_token(study)})
+    kinds = dict(Participant.objects.values_list("kind", "pk"))
+    assert set(kinds) == {"pilot", "real", "test"}
+    # Pilot participants are real people trying the study out: nothing tells them apart.
+    assert [client.get("session").json()["preview"] for client in (real, pilot, preview)] == [
+        False,
+        False,
+        True,
+    ]
+    preview.consent()
+    preview.complete()
+    assert preview.get("session").json()["preview"] is True  # on every screen, the last too

@@ -322,6 +322,7 @@ function run() {
     } catch (error) {
       return fail(error, error.phase);
     }
+    ui.setPreview(session.preview === true);
     const resent = await resendPending();
     const target = screenForSession(session);
     return route(resent && target === "instructions" ? "next" : target);

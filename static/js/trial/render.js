@@ -60,6 +60,14 @@ export function setConnectionStatus(text) {
   status.hidden = !text;
 }
 
+const PREVIEW_TEXT = "Preview: your answers are kept apart from real participants' and never counted";
+
+/** The banner of a researcher's preview, above every screen; empty (and unseen) otherwise. */
+export function setPreview(preview) {
+  const banner = document.getElementById("preview-banner");
+  if (banner) banner.textContent = preview ? PREVIEW_TEXT : "";
+}
+
 /** A short message in the status line that clears itself unless replaced meanwhile. */
 export function showNotice(text, ms) {
   setConnectionStatus(text);
