@@ -1,5 +1,6 @@
 """Request validation and response shapes of the participant API (contract v1)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from studies.api.fields import StrictBoolean, StrictInteger, StrictNumber, StrictText, size_pair
@@ -76,10 +77,22 @@ class ClientInfo(serializers.Serializer):
     explanation_views = ExplanationView(many=True, required=False, max_length=100)
 
 
+@extend_schema_field(ClientInfo)
+class ClientInfoField(serializers.Field):
+    """`client`, validated by one ClientInfo made once. A DRF serializer deep-copies its
+    declared fields whenever one is made: made anew for every answer, ClientInfo cost
+    0.2 ms of the answer's CPU (bench/load.py); its run_validation keeps no state."""
+
+    schema = ClientInfo()
+
+    def to_internal_value(self, data):
+        return self.schema.run_validation(data)
+
+
 class ResponseRequest(serializers.Serializer):
     answer = serializers.DictField()
     rt_ms = StrictNumber(min_value=0, max_value=MAX_RT_MS)
-    client = ClientInfo(required=False, default=dict)
+    client = ClientInfoField(required=False, default=dict)
     key = serializers.RegexField(
         r"^[A-Za-z0-9_\-]{16,100}$",
         error_messages={"invalid": "The idempotency key must be 16–100 letters, digits, '-' or '_'."},
