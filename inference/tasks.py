@@ -1,13 +1,10 @@
 """Celery tasks of the inference app: thin wrappers that take ids and call the worker-side
-preparation code, imported inside the task bodies so that the web tier, which imports
-this module to send tasks, never imports torch."""
+code, imported inside the task bodies so that the web tier, which imports this module to
+send tasks, never imports torch."""
 
 from celery import Task, shared_task
-from django.db import InterfaceError, OperationalError
 
-# Only these are worth retrying: the database or broker blinked. Anything else is a bug
-# or bad input, and retrying would just fail again.
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+from inference.transient import TRANSIENT_ERRORS
 
 
 class BatchTask(Task):

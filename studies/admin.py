@@ -14,8 +14,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from inference.models import Classifier, ImageSet, PreparationJob
-from inference.services.jobs import request_job
+from inference.models import Classifier, ImageSet
+from inference.services import plans
 from studies.models import (
     AuditLog,
     Condition,
@@ -26,7 +26,7 @@ from studies.models import (
     StudyVersion,
     Trial,
 )
-from studies.services import access, presets, sessions, stimuli, task_kinds, versions
+from studies.services import access, preparation, presets, sessions, task_kinds, versions
 from studies.services import launch as lifecycle
 from studies.services.errors import ServiceError
 
@@ -42,6 +42,35 @@ def answer_text(stored) -> str:
         confidence = answer.get("confidence")
         return answer["choice"] + (f" (confidence {confidence})" if confidence else "")
     return ", ".join(answer.get("selected", []))
+
+
+def _stage_text(stage: plans.StageState) -> str:
+    if stage.state in ("waiting", "blocked"):
+        return stage.detail
+    text = f"{stage.state}, {stage.done}/{stage.total} images"
+    if stage.failed:
+        text += f", {stage.failed} failed"
+    return f"{text} ({stage.detail})" if stage.detail else text
+
+
+def _stage_line(stage: plans.StageState):
+    return format_html(
+        '<span class="stage-{}">{} (job {}): {}</span>',
+        stage.state,
+        stage.label,
+        stage.job_id or "not started",
+        _stage_text(stage),
+    )
+
+
+def _plan_summary(current: plans.PlanState) -> str:
+    total = len(current.stages)
+    if not current.finished:
+        left = len(current.left)
+        return f"Preparing: {total - left} of {total} stages finished, {left} to go."
+    if current.succeeded:
+        return f"Prepared: all {total} stages done."
+    return "Preparation stopped: a stage failed (its reason is below); fix the cause and prepare again."
 
 
 class StudyScopedAdmin(admin.ModelAdmin):
@@ -125,11 +154,11 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug"]
     filter_horizontal = ["researchers"]
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["status", "current_version", "launched_at", "readiness", "links"]
+    readonly_fields = ["status", "current_version", "launched_at", "readiness", "preparation", "links"]
     actions = ["prepare", "start_pilot", "launch", "pause", "resume", "close"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
-        (None, {"fields": ["title", "slug", "status", "readiness", "links"]}),
+        (None, {"fields": ["title", "slug", "status", "readiness", "preparation", "links"]}),
         (
             "Stimuli",
             {
@@ -295,25 +324,38 @@ class StudyAdmin(admin.ModelAdmin):
             "{}<ul>{}</ul>", verdict, format_html_join("", "<li>{}</li>", ((line,) for line in lines))
         )
 
-    @admin.action(description="Prepare stimuli (everything the study shows)")
+    @admin.display(description="preparation")
+    def preparation(self, study):
+        if not study.pk:
+            return "Save the study first."
+        current = preparation.latest(study)
+        if current is None:
+            return "Not prepared yet: select the study in the list and run “Prepare stimuli”."
+        return format_html(
+            '{}<ul class="preparation-stages">{}</ul>',
+            _plan_summary(current),
+            format_html_join("", "<li>{}</li>", ((_stage_line(stage),) for stage in current.stages)),
+        )
+
+    @admin.action(description="Prepare stimuli (everything the study shows, in one go)")
     def prepare(self, request, queryset):
         for study in queryset:
             try:
-                jobs = stimuli.required_jobs(study)
+                plan = preparation.prepare(study, requested_by=request.user)
             except ValueError as error:
-                self.message_user(request, f"{study}: the attack is invalid: {error}", messages.ERROR)
-                continue
-            for kind, params in jobs:
-                job = request_job(kind, study.image_set, study.classifier, params)
-                failed = job.status == PreparationJob.Status.FAILED
                 self.message_user(
-                    request,
-                    f"{study}: {kind} job {job.pk} is {job.status}. {job.message if failed else ''}".strip(),
-                    messages.ERROR if failed else messages.INFO,
+                    request, f"{study}: cannot be prepared as configured: {error}", messages.ERROR
                 )
-                if job.status != PreparationJob.Status.DONE:
-                    # The next preparations read this one's results: ask again when it is done.
-                    break
+                continue
+            current = plans.state(plan)
+            level = messages.ERROR if any(s.state == "failed" for s in current.stages) else messages.INFO
+            self.message_user(
+                request,
+                f"{study}: {_plan_summary(current)} "
+                + "; ".join(f"{stage.label.lower()}: {_stage_text(stage)}" for stage in current.stages)
+                + ". Its page shows the progress.",
+                level,
+            )
 
     def _lifecycle(self, request, queryset, move, verb):
         for study in queryset:

@@ -192,6 +192,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Where tasks run: "celery" (a broker and worker processes) or "in-process" (the
 # embedded default: the process that asks for work does it). Set by the mode modules.
 SECONDLOOK_TASK_MODE = "celery"
+# In-process mode only: long work a request starts runs on one background thread of the
+# server (inference.background) instead of inside the request.
+SECONDLOOK_BACKGROUND_THREAD = False
 
 # Images with more pixels than this are rejected on import (decompression bombs).
 SECONDLOOK_MAX_IMAGE_PIXELS = env_int("SECONDLOOK_MAX_IMAGE_PIXELS", 40_000_000)

@@ -21,6 +21,7 @@ DATABASES = {"default": database_from_env(DATA_DIR / "secondlook.sqlite3")}
 
 SECONDLOOK_TASK_MODE = "celery" if CELERY_BROKER_URL else "in-process"
 CELERY_TASK_ALWAYS_EAGER = SECONDLOOK_TASK_MODE == "in-process"
+SECONDLOOK_BACKGROUND_THREAD = SECONDLOOK_TASK_MODE == "in-process"
 CELERY_TASK_EAGER_PROPAGATES = True
 if CELERY_TASK_ALWAYS_EAGER:
     # Never contacted (tasks run in-process); set so that Celery does not go looking for

@@ -10,4 +10,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="secondlook-test-media-"))
 SECONDLOOK_TASK_MODE = "in-process"
 CELERY_TASK_ALWAYS_EAGER = True
+# Background work runs in the request that starts it, so a test sees its outcome.
+SECONDLOOK_BACKGROUND_THREAD = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}

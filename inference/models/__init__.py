@@ -8,6 +8,7 @@ from .classifiers import Classifier
 from .features import Embedding, PrototypeSet
 from .images import Image, ImageSet, ImageTag
 from .jobs import JobBatch, JobError, PreparationJob
+from .plans import PlanStage, PreparationPlan
 from .stimuli import AdversarialImage, Explanation, ModelInput, Prediction
 
 __all__ = [
@@ -21,7 +22,9 @@ __all__ = [
     "JobBatch",
     "JobError",
     "ModelInput",
+    "PlanStage",
     "Prediction",
     "PreparationJob",
+    "PreparationPlan",
     "PrototypeSet",
 ]

@@ -108,6 +108,13 @@ class Explanation(models.Model):
     overlay = models.FileField(upload_to="explanations/", max_length=200, blank=True)
     overlay_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     scale = models.FloatField(null=True, blank=True, help_text="Relevance shown at full intensity.")
+    # The same map rendered with its own range (the 99th percentile of this map alone), for
+    # studies that normalise per image; `overlay` above uses the image set's scale.
+    image_overlay = models.FileField(upload_to="explanations/", max_length=200, blank=True)
+    image_overlay_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    image_scale = models.FloatField(
+        null=True, blank=True, help_text="Relevance shown at full intensity in the per-image overlay."
+    )
     job = models.ForeignKey("PreparationJob", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -132,3 +139,7 @@ class Explanation(models.Model):
     @property
     def stimulus_path(self) -> str:
         return f"/stimuli/{self.overlay_sha256}.png" if self.overlay_sha256 else ""
+
+    @property
+    def image_stimulus_path(self) -> str:
+        return f"/stimuli/{self.image_overlay_sha256}.png" if self.image_overlay_sha256 else ""

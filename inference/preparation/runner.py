@@ -14,32 +14,21 @@ Invariants:
   class) runs there.
 """
 
-import importlib
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
 
 from inference.models import Image, JobBatch, JobError, PreparationJob
 from inference.preparation import loading
+from inference.preparation.handler import Handler, handler_for
 from inference.preparation.loading import PreparationError
-from inference.tasks import TRANSIENT_ERRORS
+from inference.services import plans
+from inference.transient import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
-
-HANDLERS = {
-    PreparationJob.Kind.PREDICTIONS: "inference.preparation.handlers.predictions",
-    PreparationJob.Kind.ADVERSARIAL: "inference.preparation.handlers.adversarial",
-    PreparationJob.Kind.EXPLANATIONS: "inference.preparation.handlers.explanations",
-    PreparationJob.Kind.FEATURES: "inference.preparation.handlers.features",
-    PreparationJob.Kind.PROTOTYPES: "inference.preparation.handlers.prototypes",
-    PreparationJob.Kind.BIAS: "inference.preparation.handlers.bias",
-}
-
-
-def handler_for(kind: str):
-    return importlib.import_module(HANDLERS[kind])
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -133,7 +122,7 @@ def _record_errors(job: PreparationJob, errors: dict[int, str], gone: set[int] =
         )
 
 
-def _close_batch(job, batch: JobBatch, handler) -> None:
+def _close_batch(job, batch: JobBatch, handler: Handler) -> None:
     ids = batch.image_ids
     done = len(handler.done_ids(job, ids))
     failed = JobError.objects.filter(job=job, image_ref__in=ids).count()
@@ -142,15 +131,15 @@ def _close_batch(job, batch: JobBatch, handler) -> None:
     )
 
 
-def _finish_if_last(job: PreparationJob, handler, loaded) -> None:
+def _finish_if_last(job: PreparationJob, handler: Handler, loaded) -> None:
     with transaction.atomic():
         job = PreparationJob.objects.select_for_update().get(pk=job.pk)
         if job.is_finished or job.batches.exclude(status=JobBatch.Status.DONE).exists():
             return
-        finalize = getattr(handler, "finalize", None)
-        if finalize:
-            finalize(job, loaded)
+        handler.finalize(job, loaded)
         job.mark_done()
+        # Plans waiting on this job start their next stages once the job is seen done.
+        transaction.on_commit(partial(plans.job_finished, job.pk))
 
 
 def run_job_here(job: PreparationJob, on_progress: Callable[[int], None] | None = None) -> PreparationJob:

@@ -5,8 +5,8 @@ Invariants:
   twice: an unfinished job for it is returned instead, and so is the last finished one
   when it covered every image of the set without an error.
 - A job's images are split into batches when it is created; each batch is one task, and
-  the tasks are sent only after the transaction commits, so a worker never looks for a
-  row it cannot see.
+  the tasks are sent only after the transaction commits (inference.background), so a
+  worker never looks for a row it cannot see.
 """
 
 import hashlib
@@ -15,6 +15,7 @@ import json
 from django.conf import settings
 from django.db import transaction
 
+from inference.background import run_later
 from inference.models import Classifier, ImageSet, JobBatch, PreparationJob
 from inference.params import canonical_params
 
@@ -60,10 +61,11 @@ def request_job(
         if job is None:
             job = _create(kind, image_set, classifier, params, key)
         pending = list(job.batches.filter(status=JobBatch.Status.PENDING).values_list("id", flat=True))
-        if dispatch and pending and job.status == PreparationJob.Status.PENDING:
+        if dispatch and job.status == PreparationJob.Status.PENDING:
             # Sent again for a pending job too: if the first messages were lost (broker
             # down), this is how the work gets going; batches are idempotent.
-            transaction.on_commit(lambda: _send(pending))
+            for batch_id in pending:
+                run_later("inference.tasks.run_batch", batch_id)
     return job
 
 
@@ -94,10 +96,3 @@ def _create(kind, image_set, classifier, params, key) -> PreparationJob:
         for index, start in enumerate(range(0, len(ids), batch_size))
     )
     return job
-
-
-def _send(batch_ids: list[int]) -> None:
-    from inference.tasks import run_batch
-
-    for batch_id in batch_ids:
-        run_batch.delay(batch_id)

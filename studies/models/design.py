@@ -57,6 +57,10 @@ class Study(models.Model):
         INTEGRATED_GRADIENTS = "integrated_gradients", "Integrated Gradients"
         OCCLUSION = "occlusion", "Occlusion"
 
+    class HeatmapNormalisation(models.TextChoices):
+        IMAGE_SET = "image_set", "Per image set (99th percentile of the set's clean maps)"
+        IMAGE = "image", "Per image (each map's own range)"
+
     slug = models.SlugField(
         max_length=80,
         unique=True,
@@ -136,6 +140,21 @@ class Study(models.Model):
         choices=ExplanationMethod.choices,
         default=ExplanationMethod.GRADCAM,
         help_text="For heatmaps: the saliency method, for the class the model predicted.",
+    )
+    heatmap_normalisation = models.CharField(
+        max_length=10,
+        choices=HeatmapNormalisation.choices,
+        default=HeatmapNormalisation.IMAGE_SET,
+        help_text="How a heatmap's colours are scaled: by the image set's 99th percentile of relevance "
+        "(maps comparable across images and conditions, as in the paper) or by each map's own range "
+        "(every map uses the whole colour scale, as most published studies show them).",
+    )
+    display_scale = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(4)],
+        help_text="Show stimuli enlarged by this whole number (nearest neighbour, so every pixel stays "
+        "exact). A screen too small for it gets the largest whole number that fits; answers record "
+        "the scale shown.",
     )
     examples_count = models.PositiveSmallIntegerField(
         default=3,

@@ -146,6 +146,23 @@ def test_the_prepare_command_queues_the_job_and_follows_it_to_the_end(worker, ph
     assert PreparationJob.objects.get().worker.endswith(f":{worker.pid}")
 
 
+def test_one_request_prepares_a_whole_study_on_the_workers(worker, photos):
+    # The workers start each stage once the stages it reads are done: nobody asks twice.
+    from inference.services import plans
+    from studies.services import preparation, presets
+
+    study = presets.create("adversarial-explanations", "fooled", photos, register_bundled())
+    study.attack = {"attack": "fgsm", "eps": 4}
+    plan = preparation.prepare(study)
+    deadline = time.monotonic() + 240
+    while not (state := plans.state(plan)).finished and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert state.succeeded, state.stages
+    jobs = {stage.kind: stage.job for stage in plan.stages.select_related("job")}
+    assert jobs["explanations"].started_at >= jobs["adversarial"].finished_at
+    assert all(job.worker.endswith(f":{worker.pid}") for job in jobs.values())
+
+
 def test_the_worker_computes_adversarial_images_and_explanations(worker, photos):
     classifier = register_bundled()
     attack = {"attack": "fgsm", "eps": 4}

@@ -116,7 +116,7 @@ def test_the_admin_prepare_action_reports_a_failed_job_with_its_reason(
         page = client.post(
             "/admin/studies/study/", {"action": "prepare", "_selected_action": [study.pk]}, follow=True
         )
-    assert "predictions job" in page.content.decode()
+    assert "top-k predictions: pending" in page.content.decode()
     job = study.image_set.jobs.get()
     job.refresh_from_db()
     # The factory's classifier record names a sha256 that no weights file has.

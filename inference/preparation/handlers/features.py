@@ -4,6 +4,7 @@ import numpy as np
 
 from inference.engine.features import penultimate_features
 from inference.models import Embedding
+from inference.preparation.handler import nothing_to_finalize
 from inference.preparation.handlers.common import decode
 
 LAYER = Embedding.PENULTIMATE
@@ -36,3 +37,7 @@ def process(job, loaded, images, batch_size: int) -> dict[int, str]:
             ignore_conflicts=True,
         )
     return errors
+
+
+# Every image's output is complete on its own: nothing to do over the whole set.
+finalize = nothing_to_finalize

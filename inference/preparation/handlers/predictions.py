@@ -2,6 +2,7 @@
 
 from inference import engine
 from inference.models import Prediction
+from inference.preparation.handler import nothing_to_finalize
 from inference.preparation.handlers.common import decode
 
 # At least this many labels are stored per prediction, so that a study asking for any k
@@ -48,3 +49,7 @@ def process(job, loaded, images, batch_size: int) -> dict[int, str]:
             ignore_conflicts=True,
         )
     return errors
+
+
+# Every image's output is complete on its own: nothing to do over the whole set.
+finalize = nothing_to_finalize
