@@ -1,12 +1,23 @@
-"""The researcher's view of images, classifiers and preparation: ask for a preparation,
-watch its progress (done / total, rate, time left, each failed image with its reason),
-and look at what was computed."""
+"""The researcher's view of images, classifiers and preparation: upload images into a set
+and register classifiers (inference/intake_admin.py), ask for a preparation, watch its
+progress (done / total, rate, time left, each failed image with its reason), and look at
+what was computed."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_permission_codename
+from django.shortcuts import redirect
 from django.utils.html import format_html
 
+from inference.intake_admin import (
+    REFRESH_SCRIPT,
+    ImageSetForm,
+    ImageSetUploadForm,
+    SizeLimitedUploadsAdmin,
+    image_set_uploads,
+    registrations_of,
+)
 from inference.models import (
     AdversarialImage,
     Classifier,
@@ -20,6 +31,7 @@ from inference.models import (
     PrototypeSet,
 )
 from inference.params import canonical_params
+from inference.services import image_imports
 from inference.services.jobs import request_job
 
 
@@ -56,17 +68,82 @@ class StudyOwnedAdmin(admin.ModelAdmin):
 
 
 @admin.register(ImageSet)
-class ImageSetAdmin(StudyOwnedAdmin):
+class ImageSetAdmin(StudyOwnedAdmin, SizeLimitedUploadsAdmin):
+    """Images come in here: a zip archive uploaded on the add page or a set's page is
+    imported in the background, and the set's page shows how it went. Uploading into a set
+    that studies are built on needs `inference.add_image` on the set, as the upload
+    endpoint does (studies/auth_backends.py)."""
+
     list_display = ["name", "image_count", "created_at"]
     filter_horizontal = ["images"]
+
+    class Media:
+        js = [REFRESH_SCRIPT]
+
+    def upload_limits(self) -> dict[str, int]:
+        return {"upload": settings.SECONDLOOK_MAX_UPLOAD_BYTES}
+
+    def may_upload(self, request, obj=None) -> bool:
+        if obj is None:
+            return request.user.has_perm("inference.add_image")
+        return self.has_change_permission(request, obj) and request.user.has_perm("inference.add_image", obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if self.may_upload(request, obj):
+            kwargs["form"] = ImageSetUploadForm
+        elif obj is None or self.has_change_permission(request, obj):
+            kwargs["form"] = ImageSetForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        # The uploads' outcome next to the upload field, before the long list of images.
+        order = ["name", "description", "uploads", "upload"]
+        fields = super().get_fields(request, obj)
+        return sorted(fields, key=lambda name: order.index(name) if name in order else len(order))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["uploads"] if obj else []
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        shown_at = form.cleaned_data.get("shown_at")
+        if change and shown_at and "images" in form.cleaned_data:
+            form.instance.images.add(*image_imports.arrived_since(form.instance, shown_at))
+        if form.cleaned_data.get("upload"):
+            upload = image_imports.request_import(form.instance, form.cleaned_data["upload"], request.user)
+            # For response_add and response_change, which are not given the form.
+            request.queued_image_import = upload
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._to_the_upload(request, obj) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._to_the_upload(request, obj) or super().response_change(request, obj)
+
+    def _to_the_upload(self, request, obj):
+        """After an upload, the set's page, which shows the import's progress, whichever
+        button was pressed."""
+        upload = getattr(request, "queued_image_import", None)
+        if upload is None:
+            return None
+        self.message_user(
+            request, f"{upload.original_name} is being imported into {obj}: this page shows how it goes."
+        )
+        return redirect("admin:inference_imageset_change", obj.pk)
 
     @admin.display(description="images")
     def image_count(self, image_set):
         return image_set.images.count()
 
+    @admin.display(description="uploads")
+    def uploads(self, image_set):
+        return image_set_uploads(image_set)
+
 
 @admin.register(Image)
 class ImageAdmin(StudyOwnedAdmin):
+    # Points to the image sets' pages, where uploads happen.
+    change_list_template = "admin/inference/image/change_list.html"
     list_display = ["preview", "original_name", "true_label", "width", "height", "conversion"]
     search_fields = ["original_name", "true_label", "true_class", "sha256"]
     readonly_fields = [
@@ -81,8 +158,9 @@ class ImageAdmin(StudyOwnedAdmin):
     ]
 
     def has_add_permission(self, request):
-        # Images enter through the import rules (command or upload endpoint), never as a
-        # bare row whose file and hash could disagree.
+        # Images enter through the import rules (an upload on an image set's page, the
+        # command or the upload endpoint), never as a bare row whose file and hash could
+        # disagree.
         return False
 
     @admin.display(description="image")
@@ -93,12 +171,16 @@ class ImageAdmin(StudyOwnedAdmin):
 @admin.register(Classifier)
 class ClassifierAdmin(admin.ModelAdmin):
     list_display = ["name", "source", "architecture", "short_sha256", "num_classes"]
-    readonly_fields = [f.name for f in Classifier._meta.fields if f.name != "name"]
+    readonly_fields = [*(f.name for f in Classifier._meta.fields if f.name != "name"), "registration"]
 
-    def has_add_permission(self, request):
-        # Registering loads and validates the weights, which needs torch: it is done by
-        # `manage.py register_classifier` on a machine with the weights, not by the web tier.
-        return False
+    def add_view(self, request, form_url="", extra_context=None):
+        # Registering loads and checks the weights, which needs torch: the web tier only
+        # takes the request (a ClassifierRegistration) and a worker does the rest.
+        return redirect("admin:inference_classifierregistration_add")
+
+    @admin.display(description="registered in the browser")
+    def registration(self, classifier):
+        return registrations_of(classifier)
 
     @admin.display(description="weights sha256")
     def short_sha256(self, classifier):

@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission
@@ -32,8 +33,14 @@ class NotYourImageSet(exceptions.PermissionDenied):
     default_code = "not_your_image_set"
 
 
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadedFile(serializers.FileField):
+    """A file in a multipart body: declared as binary, so that the API docs page offers a
+    file picker (drf-spectacular declares a plain FileField as a URI)."""
+
+
 class UploadRequest(serializers.Serializer):
-    file = serializers.FileField()
+    file = UploadedFile()
     label = serializers.CharField(required=False, allow_blank=True, default="")
 
 

@@ -49,7 +49,9 @@ def _run_here(task, args: tuple) -> None:
     try:
         # apply() runs the task with its retries and failure handler, as a worker would;
         # the task's own rows record its outcome, so a failure is logged, not raised.
-        result = task.apply(args=args)
+        # throw=False: the embedded settings propagate eager tasks' errors, which would
+        # skip both the retries and the failure handler.
+        result = task.apply(args=args, throw=False)
         if result.failed():
             log.error("background task %s%s failed: %s", task.name, args, result.result)
     except Exception:

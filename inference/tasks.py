@@ -34,3 +34,41 @@ def run_batch(self, batch_id: int) -> str:
     from inference.preparation.runner import run_batch as run
 
     return run(batch_id).status
+
+
+class IntakeTask(Task):
+    """Base for tasks that work on an intake row (inference.models.intake) given as the
+    first argument: retries transient errors with back-off, and when a task fails for good
+    the row says so, so that no import or registration stays 'running' forever."""
+
+    autoretry_for = TRANSIENT_ERRORS
+    retry_backoff = 2
+    retry_backoff_max = 120
+    retry_jitter = True
+    max_retries = 5
+    row_model = ""  # "app_label.ModelName" of the row
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        from django.apps import apps
+
+        row = apps.get_model(self.row_model).objects.filter(pk=args[0]).first() if args else None
+        if row is not None and not row.is_finished:
+            row.mark_failed(f"stopped by an unexpected error: {type(exc).__name__}: {exc}")
+
+
+# Light work (decoding and storing images): routed to the default queue (settings).
+@shared_task(base=IntakeTask, bind=True, row_model="inference.ImageImport")
+def import_uploaded_images(self, import_id: int) -> str | None:
+    from inference.services.image_imports import run_import
+
+    row = run_import(import_id)
+    return row.status if row else None
+
+
+# Loads the weights with torch: on the gpu queue, whose workers have the model libraries.
+@shared_task(base=IntakeTask, bind=True, row_model="inference.ClassifierRegistration")
+def register_uploaded_classifier(self, registration_id: int) -> str | None:
+    from inference.services.classifier_registrations import run_registration
+
+    row = run_registration(registration_id)
+    return row.status if row else None

@@ -1,3 +1,4 @@
+from django.db.models import Q
 from django.http import FileResponse, Http404
 from django.views.decorators.http import require_GET
 
@@ -6,7 +7,7 @@ from inference.models import AdversarialImage, Explanation, Image, ModelInput
 
 def _stored_file(sha256: str, extension: str):
     """The stored file whose content has this sha256: an imported image, a model input,
-    an adversarial image or an explanation overlay."""
+    an adversarial image or an explanation overlay (either normalisation)."""
     image = Image.objects.filter(sha256=sha256).first()
     if image is not None:
         return image.file if image.extension == extension else None
@@ -16,8 +17,13 @@ def _stored_file(sha256: str, extension: str):
         row = model.objects.filter(sha256=sha256).first()
         if row is not None:
             return row.file
-    explanation = Explanation.objects.filter(overlay_sha256=sha256).first()
-    return explanation.overlay if explanation is not None else None
+    # An explanation has two overlays (per image set and per image); either may be asked for.
+    explanation = Explanation.objects.filter(
+        Q(overlay_sha256=sha256) | Q(image_overlay_sha256=sha256)
+    ).first()
+    if explanation is None:
+        return None
+    return explanation.overlay if explanation.overlay_sha256 == sha256 else explanation.image_overlay
 
 
 @require_GET

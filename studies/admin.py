@@ -174,12 +174,20 @@ class StudyAdmin(admin.ModelAdmin):
                     "stimuli",
                     "one_version_per_image",
                     "attack",
+                    "display_scale",
                 ]
             },
         ),
         (
             "Explanations",
-            {"fields": ["explanation_display", "explanation_method", "examples_count"]},
+            {
+                "fields": [
+                    "explanation_display",
+                    "explanation_method",
+                    "heatmap_normalisation",
+                    "examples_count",
+                ]
+            },
         ),
         (
             "Session",

@@ -199,7 +199,9 @@ def prepare_stimuli(study: Study, failed_attacks: int = 0, seed: int = 1) -> Non
         key = explanation_map_key(params)
         subjects = [(image, None) for image in images] + [(row.image, row) for row in adversarial]
         for n, (image, row) in enumerate(subjects):
+            # Both overlays, as the explanations job renders them: the set's scale and the map's own.
             name, sha = _stored_png("explanations", 24, 24, (n, 250, 0))
+            own_name, own_sha = _stored_png("explanations", 24, 24, (n, 250, 128))
             Explanation.objects.create(
                 image=image,
                 adversarial=row,
@@ -211,6 +213,10 @@ def prepare_stimuli(study: Study, failed_attacks: int = 0, seed: int = 1) -> Non
                 raw=name,
                 overlay=name,
                 overlay_sha256=sha,
+                scale=0.5,
+                image_overlay=own_name,
+                image_overlay_sha256=own_sha,
+                image_scale=0.25 + n / 100,
             )
     if stimuli.uses_examples(study):
         # Every predicted class gets the set's first three images as its prototypes.

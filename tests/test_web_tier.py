@@ -31,6 +31,10 @@ from inference.params import canonical_params
 canonical_params("adversarial", {"attack": "pgd", "eps": 4}, num_classes=1000)
 canonical_params("explanations", {"method": "gradcam", "on": "clean_and_adversarial",
                                   "attack": {"attack": "fgsm", "eps": 2}}, num_classes=1000)
+# The admin validates a classifier registration's preprocessing in the web process.
+from inference.engine.preprocessing_params import Preprocessing
+Preprocessing.from_dict({"resize": 256, "crop": 224, "interpolation": "bilinear",
+                         "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]})
 reply = Client().get("/api/v1/schema/", HTTP_HOST="example.org", secure=True)
 assert reply.status_code == 200, reply.status_code
 ml = {"torch", "torchvision", "timm", "captum", "art"}

@@ -170,8 +170,13 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Model work goes to the "gpu" queue, whose workers load a model once per process.
-CELERY_TASK_ROUTES = {"inference.tasks.*": {"queue": "gpu"}}
+# Model work goes to the "gpu" queue, whose workers load a model once per process. Images
+# uploaded in the admin are only decoded and stored: light work, for the default queue
+# (an exact name is matched before the patterns).
+CELERY_TASK_ROUTES = {
+    "inference.tasks.import_uploaded_images": {"queue": "default"},
+    "inference.tasks.*": {"queue": "gpu"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -199,6 +204,9 @@ SECONDLOOK_BACKGROUND_THREAD = False
 # Images with more pixels than this are rejected on import (decompression bombs).
 SECONDLOOK_MAX_IMAGE_PIXELS = env_int("SECONDLOOK_MAX_IMAGE_PIXELS", 40_000_000)
 SECONDLOOK_MAX_UPLOAD_BYTES = env_int("SECONDLOOK_MAX_UPLOAD_BYTES", 50_000_000)
+# Classifier weights uploaded in the admin: larger than images (a ViT-L state dict is over
+# 1 GB), and read whole by the worker that checks them.
+SECONDLOOK_MAX_WEIGHTS_BYTES = env_int("SECONDLOOK_MAX_WEIGHTS_BYTES", 2_000_000_000)
 # Device for model work in workers ("cpu", "cuda", "cuda:1"); "auto" picks CUDA if present.
 SECONDLOOK_DEVICE = env_str("SECONDLOOK_DEVICE", "auto")
 # Images per task: the unit of progress, retry and idempotency.

@@ -7,6 +7,7 @@ what models compute, so nothing here imports torch.
 from .classifiers import Classifier
 from .features import Embedding, PrototypeSet
 from .images import Image, ImageSet, ImageTag
+from .intake import ClassifierRegistration, ImageImport, ImportedFile
 from .jobs import JobBatch, JobError, PreparationJob
 from .plans import PlanStage, PreparationPlan
 from .stimuli import AdversarialImage, Explanation, ModelInput, Prediction
@@ -14,11 +15,14 @@ from .stimuli import AdversarialImage, Explanation, ModelInput, Prediction
 __all__ = [
     "AdversarialImage",
     "Classifier",
+    "ClassifierRegistration",
     "Embedding",
     "Explanation",
     "Image",
+    "ImageImport",
     "ImageSet",
     "ImageTag",
+    "ImportedFile",
     "JobBatch",
     "JobError",
     "ModelInput",

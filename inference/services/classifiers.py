@@ -6,6 +6,8 @@ its state dict fits the architecture, its output size matches the label set), so
 bad classifier is refused here, with the reason, and never fails a job later. It imports
 the engine (torch): it runs from commands and workers, never from a view."""
 
+from django.db import IntegrityError, transaction
+
 from inference.labelsets import get_label_set
 from inference.models import Classifier
 
@@ -21,7 +23,7 @@ def register_bundled() -> Classifier:
     bundled weights are known to fit)."""
     from inference.engine import describe_bundled
 
-    return _save(BUNDLED_NAME, {**describe_bundled(), "weights_path": "", "class_names": None}, "imagenet-1k")
+    return save(BUNDLED_NAME, {**describe_bundled(), "weights_path": "", "class_names": None}, "imagenet-1k")
 
 
 def register(
@@ -32,8 +34,21 @@ def register(
     preprocessing: dict | None = None,
     label_set: str = "imagenet-1k",
 ) -> Classifier:
-    """Load, check and record a classifier. label_set "custom" takes the model's own class
-    names (torchvision and timm models name theirs); raises RegistrationError saying why."""
+    """Load, check and record a classifier, replacing the record of the same name. label_set
+    "custom" takes the model's own class names (torchvision and timm models name theirs);
+    raises RegistrationError saying why."""
+    return save(name, describe(source, architecture, weights_path, preprocessing, label_set), label_set)
+
+
+def describe(
+    source: str,
+    architecture: str,
+    weights_path: str = "",
+    preprocessing: dict | None = None,
+    label_set: str = "imagenet-1k",
+) -> dict:
+    """Load and check a classifier (seconds: it builds the model and runs it once) and
+    return its description for `save`; RegistrationError saying why it cannot be used."""
     from inference import engine
 
     expected = None if label_set == "custom" else len(get_label_set(label_set))
@@ -45,22 +60,27 @@ def register(
         raise RegistrationError(
             f"{architecture} does not name its classes; register it with a label set such as imagenet-1k"
         )
-    return _save(name, description, label_set)
+    return description
 
 
-def _save(name: str, description: dict, label_set: str) -> Classifier:
-    classifier, _ = Classifier.objects.update_or_create(
-        name=name,
-        defaults={
-            "source": description["source"],
-            "architecture": description["architecture"],
-            "weights_path": description["weights_path"],
-            "weights_sha256": description["weights_sha256"],
-            "preprocessing": description["preprocessing"],
-            "label_set": label_set,
-            "class_names": description["class_names"] if label_set == "custom" else None,
-            "num_classes": description["num_classes"],
-            "library_versions": description["library_versions"],
-        },
-    )
-    return classifier
+def save(name: str, description: dict, label_set: str, replace: bool = True) -> Classifier:
+    """Record a described classifier under `name`. With replace False an existing record of
+    that name is a RegistrationError rather than replaced: studies may be built on it."""
+    fields = {
+        "source": description["source"],
+        "architecture": description["architecture"],
+        "weights_path": description["weights_path"],
+        "weights_sha256": description["weights_sha256"],
+        "preprocessing": description["preprocessing"],
+        "label_set": label_set,
+        "class_names": description["class_names"] if label_set == "custom" else None,
+        "num_classes": description["num_classes"],
+        "library_versions": description["library_versions"],
+    }
+    if replace:
+        return Classifier.objects.update_or_create(name=name, defaults=fields)[0]
+    try:
+        with transaction.atomic():
+            return Classifier.objects.create(name=name, **fields)
+    except IntegrityError:
+        raise RegistrationError(f"a classifier named {name!r} exists already; choose another name") from None

@@ -141,19 +141,32 @@ def _folder_source(root: Path, base: Path, path: Path, label: str) -> Source:
 def _sources_from_manifest(manifest: Path) -> list[Source]:
     base = manifest.parent.resolve()
     with manifest.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+        rows = manifest_rows(handle, str(manifest))
+    sources = []
+    for line, relative, label in rows:
+        target = (base / relative).resolve()
+        # Reported per row rather than raised, so one bad row loses nothing else.
+        name = relative or f"(line {line}: empty path)"
+        if not relative or not target.is_relative_to(base):
+            target = None
+        sources.append(Source(target, label, name))
+    return sources
+
+
+def manifest_rows(lines: Iterable[str], where: str) -> list[tuple[int, str, str]]:
+    """(line number, path, label) of each row of a CSV manifest with a header `path,label`
+    (label optional); ImportSourceError, naming `where`, when it has no such header or is
+    not CSV text. A manifest on disk and one inside an archive are read alike."""
+    try:
+        reader = csv.DictReader(lines)
         if reader.fieldnames is None or "path" not in reader.fieldnames:
-            raise ImportSourceError(f"{manifest}: the first line must be a header with a 'path' column")
-        sources = []
-        for line, row in enumerate(reader, start=2):
-            relative = (row.get("path") or "").strip()
-            target = (base / relative).resolve()
-            # Reported per row rather than raised, so one bad row loses nothing else.
-            name = relative or f"(line {line}: empty path)"
-            if not relative or not target.is_relative_to(base):
-                target = None
-            sources.append(Source(target, (row.get("label") or "").strip(), name))
-        return sources
+            raise ImportSourceError(f"{where}: the first line must be a header with a 'path' column")
+        return [
+            (line, (row.get("path") or "").strip(), (row.get("label") or "").strip())
+            for line, row in enumerate(reader, start=2)
+        ]
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise ImportSourceError(f"{where} is not readable CSV text: {error}") from None
 
 
 def import_sources(

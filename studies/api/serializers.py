@@ -69,7 +69,16 @@ class ClientInfo(serializers.Serializer):
     viewport = size_pair(required=False, help_text="Viewport [width, height] in CSS px.")
     displayed = size_pair(required=False, help_text="Stimulus shown at [width, height] in CSS px.")
     natural = size_pair(required=False, help_text="Stimulus file's [width, height] in px.")
-    scaled = StrictBoolean(required=False, help_text="The browser scaled the stimulus or explanation.")
+    scaled = StrictBoolean(
+        required=False, help_text="The stimulus or explanation was not shown pixel-exact at display_scale."
+    )
+    display_scale = StrictNumber(
+        min_value=0.01,
+        max_value=4,
+        required=False,
+        help_text="The scale the images were shown at: the study's whole number or the largest that "
+        "fitted, or below 1 where even 1× did not fit the screen.",
+    )
     sha256_checked = StrictBoolean(required=False, help_text="The images' sha256 was verified.")
     input = serializers.ChoiceField(["key", "mouse", "touch"], required=False)
     hidden_ms = StrictInteger(min_value=0, max_value=MAX_HIDDEN_MS, required=False)
@@ -166,12 +175,21 @@ class Option(serializers.Serializer):
     text = serializers.CharField()
 
 
+class Legend(serializers.Serializer):
+    stops = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='The heatmap\'s colour map, low to high relevance, as CSS gradient stops ("#00224e 0%").',
+    )
+
+
 class Explanation(serializers.Serializer):
     display = serializers.ChoiceField(["side_by_side", "toggle", "examples"])
     method = serializers.CharField(allow_null=True)
+    label = Option(help_text="The label it explains: the model's, which the trial asks about.")
     caption = serializers.CharField()
     image = Stimulus(allow_null=True, help_text="The heatmap overlay, at the stimulus size.")
     examples = Stimulus(many=True, help_text="Prototype images of the predicted class.")
+    legend = Legend(required=False, help_text="Heatmaps only: the colours' legend.")
 
 
 class TrialObject(serializers.Serializer):
@@ -187,6 +205,9 @@ class TrialObject(serializers.Serializer):
     multi = serializers.BooleanField()
     confidence = serializers.BooleanField(help_text="A 1–5 confidence is part of the answer.")
     practice = serializers.BooleanField(help_text="Not data: the receipt carries feedback.")
+    display_scale = serializers.IntegerField(
+        min_value=1, max_value=4, help_text="Show the images enlarged by this whole number where they fit."
+    )
 
 
 class NextReply(serializers.Serializer):

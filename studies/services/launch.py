@@ -63,6 +63,13 @@ def design_problems(study: Study, plan: stimuli.Plan) -> list[str]:
             f"{per_participant} images per participant, but only {sources} source images give items "
             "(nobody sees two versions of one image)"
         )
+    explained = stimuli.displays(study) - {Study.ExplanationDisplay.NONE}
+    if study.item_selection == Study.ItemSelection.AUDIT and explained:
+        problems.append(
+            "a bias audit asks whether the audited class describes each image, but explanations show "
+            "why the model gave its own label (another class for most audited images): set the "
+            "explanation display to none"
+        )
     return problems + condition_problems(study, stimuli.conditions(study), len(plan.items))
 
 
@@ -163,7 +170,9 @@ def frozen_config(study: Study) -> dict:
         "attack": stimuli.attack_params(study) if stimuli.uses_adversarial(study) else None,
         "explanation_display": study.explanation_display,
         "explanation_method": study.explanation_method,
+        "heatmap_normalisation": study.heatmap_normalisation,
         "examples_count": study.examples_count,
+        "display_scale": study.display_scale,
         "ask_confidence": study.ask_confidence,
         "practice_trials": study.practice_trials,
         "attention_checks": study.attention_checks,

@@ -9,7 +9,7 @@ for every trial of every session, and reading one stored column is what keeps it
 (bench/load.py): rebuilding it meant joining five tables per request."""
 
 from studies.models import Participant, Trial
-from studies.services import allocation, task_kinds
+from studies.services import allocation, heatmaps, task_kinds
 
 Role = Trial.Role
 
@@ -20,6 +20,8 @@ def build(trial: Trial, config: dict) -> dict:
         "image": trial.item.stimulus,
         "explanation": _explanation(trial, config),
         "confidence": task_kinds.asks_confidence(trial, config),
+        # Versions frozen before the display scale existed showed stimuli at 1×.
+        "display_scale": config.get("display_scale", 1),
     }
 
 
@@ -28,28 +30,35 @@ def _explanation(trial: Trial, config: dict) -> dict | None:
     if display == "none" or trial.role == Role.ATTENTION:
         return None
     item = trial.item
-    label = task_kinds.quoted(task_kinds.model_label(item)["text"])
+    # What the explanation explains, and its caption names: the model's label on the
+    # stimulus shown, which is what the trial asks about (task_kinds.question). A bias
+    # audit asks about its audited class instead, and shows no explanation (launch.readiness).
+    explained = task_kinds.model_label(item)
+    label = task_kinds.quoted(explained["text"])
     if display == "examples":
         return {
             "display": display,
             "method": None,
+            "label": explained,
             "caption": f"Images the model considers typical of {label}",
             "image": None,
             "examples": item.examples,
         }
-    overlay = item.explanation
+    overlay = heatmaps.overlay(item.explanation, heatmaps.normalisation_of(config))
     stimulus = item.stimulus
     return {
         "display": display,
         "method": config["explanation_method"],
+        "label": explained,
         "caption": f"Where the model looked when it answered {label}",
         "image": {
-            "url": overlay.stimulus_path,
+            "url": overlay.url,
             "width": stimulus["width"],
             "height": stimulus["height"],
-            "sha256": overlay.overlay_sha256,
+            "sha256": overlay.sha256,
         },
         "examples": [],
+        "legend": heatmaps.legend(),
     }
 
 
@@ -67,6 +76,7 @@ def payload(trial, options: list, shown: dict) -> dict:
         "multi": trial.kind == task_kinds.Kind.TOPK_SELECT,
         "confidence": shown["confidence"],
         "practice": trial.role == Role.PRACTICE,
+        "display_scale": shown.get("display_scale", 1),
     }
 
 

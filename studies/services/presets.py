@@ -60,6 +60,9 @@ PRESETS = {
                 "stimuli": Study.Stimuli.ADVERSARIAL,
                 "attack": {"attack": "pgd", "eps": 4, "steps": 10},
                 "explanation_method": Study.ExplanationMethod.GRADCAM,
+                # As in the paper: one scale for the image set, so that maps compare across
+                # images; named here so that a change of the field's default leaves it so.
+                "heatmap_normalisation": Study.HeatmapNormalisation.IMAGE_SET,
                 "judgments_per_item": 5,
                 "practice_trials": 2,
                 "attention_checks": 2,

@@ -17,7 +17,7 @@ from inference.params import canonical_params
 from inference.services import examples as example_images
 from inference.services.jobs import explanation_map_key, params_key
 from studies.models import Study
-from studies.services import audit, blocks
+from studies.services import audit, blocks, heatmaps
 
 Job = PreparationJob.Kind
 Selection = Study.ItemSelection
@@ -200,11 +200,16 @@ def _subjects(study, images, predictions, plan):
 
 
 def _explanations(study) -> dict:
+    """The explanations whose overlay for the study's heatmap normalisation is rendered, by
+    (image, adversarial image or None)."""
     key = explanation_map_key(explanation_params(study))
     rows = Explanation.objects.filter(
         classifier=study.classifier, params_key=key, image__in=study.image_set.images.all()
     )
-    return {(row.image_id, row.adversarial_id): row for row in rows if row.overlay_sha256}
+    normalisation = study.heatmap_normalisation
+    return {
+        (row.image_id, row.adversarial_id): row for row in rows if heatmaps.is_rendered(row, normalisation)
+    }
 
 
 MISSING_MAP = "have no explanation map yet (prepare the study)"

@@ -7,9 +7,14 @@ required exactly when the trial asks for it, and refused otherwise; anything els
 answer (an option not shown, two choices, an unknown field) is refused, so a stored
 answer always means what the participant was shown.
 
-Practice and attention trials carry their expected answer, which stays on the server:
-for practice it is the dataset's label (or whether the image was altered), for attention
-checks the option the prompt asked for.
+Practice, gold and attention trials carry their expected answer, which stays on the
+server: for practice and gold it follows from the dataset's label (or whether the image was
+altered), for attention checks it is the option the prompt asked for.
+
+Practice and gold trials ask what the real trials ask: about the model's own labels, the
+ones its explanation explains (services/presentation.py). A practice question about another
+label beside a heatmap of the model's label would teach a task the study never asks, and a
+gold trial that asked one would stand out from the trials it hides among.
 """
 
 import random
@@ -54,41 +59,32 @@ def model_label(item: Item) -> dict:
     return {"id": top["class_id"], "text": top["label"]}
 
 
-def question(kind: str, item: Item, config: dict, rng: random.Random, practice: bool, decoys: list[dict]):
-    """The prompt and options of a trial of `kind` on `item`. `decoys` are labels of other
-    classes, for practice trials that need a clearly wrong label."""
+def question(kind: str, item: Item, config: dict, rng: random.Random, known: bool) -> Question:
+    """The prompt and options of a trial of `kind` on `item`; `known` (practice and gold
+    trials) adds the expected answer, from the dataset's label."""
     if kind == Kind.TOPK_SELECT:
         labels = [_option(label) for label in item.labels]
         if config.get("option_order") == Study.OptionOrder.SHUFFLED:
             rng.shuffle(labels)  # the order shown is what the trial stores
         options = labels + [NONE_OPTION]
         expected = None
-        if practice:
+        if known:
             truth = item.image.true_class
             expected = {"selected": [truth] if truth in [o["id"] for o in options] else []}
         return Question(config["prompt"], options, expected)
     if kind == Kind.LABEL_CHECK:
-        label, expected = _option(item.labels[0]), None
-        if practice:
-            # Practice is about the task, so its answer must be clear: the dataset's label
-            # (yes) or another class's (no).
-            truth = _true_label(item)
-            wrong = [d for d in decoys if d["id"] != truth["id"]]
-            label = rng.choice(wrong) if wrong and rng.random() < 0.5 else truth
-            expected = {"choice": "yes" if label["id"] == truth["id"] else "no"}
+        label = _option(item.labels[0])
+        expected = {"choice": "yes" if label["id"] == item.image.true_class else "no"} if known else None
         prompt = f"Is {quoted(label['text'])} a reasonable description of this image?"
         return Question(prompt, [YES, NO], expected)
     if kind == Kind.FORCED_CHOICE:
         dataset, model = _option(item.labels[0]), _option(item.labels[1])
-        if practice:
-            wrong = [d for d in decoys if d["id"] != item.image.true_class]
-            dataset, model = _true_label(item), rng.choice(wrong) if wrong else model
         options = [dataset, model]
         rng.shuffle(options)  # left/right placement is stored with the trial
-        expected = {"choice": dataset["id"]} if practice else None
+        expected = {"choice": dataset["id"]} if known else None
         return Question("Which label describes this image better?", options, expected)
     if kind == Kind.MANIPULATION_CHECK:
-        expected = {"choice": "yes" if item.altered else "no"} if practice else None
+        expected = {"choice": "yes" if item.altered else "no"} if known else None
         return Question(
             "Was this image digitally altered (manipulated to fool a computer)?", [YES, NO], expected
         )
@@ -210,7 +206,10 @@ def feedback(trial: Trial, answer: dict) -> dict:
     if trial.kind == Kind.MANIPULATION_CHECK:
         message = "This image was altered." if item.altered else "This image was not altered."
     elif trial.kind == Kind.LABEL_CHECK and trial.expected["choice"] == "no":
-        message = f"The image shows {quoted(_true_label(item)['text'])}, so this label does not describe it."
+        # Names both labels and claims no more than the dataset does: the label asked about
+        # is the model's, which may be a near miss rather than plainly wrong.
+        truth, asked = quoted(_true_label(item)["text"]), quoted(item.labels[0]["text"])
+        message = f"The dataset's label for this image is {truth}, not {asked}."
     else:
         message = f"The dataset's label for this image is {quoted(_true_label(item)['text'])}."
     return {"correct": correct, "message": message}

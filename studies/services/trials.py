@@ -78,14 +78,14 @@ def assign_trials(participant: Participant) -> list[Trial]:
     plan += [(Role.GOLD, item, "") for _, item in gold_queue]
     full = _full_items(participant, [item for _, item, _ in plan if isinstance(item, _Spare)])
     plan = [(role, full.get(item.id, item), block) for role, item, block in plan]
-    decoys = _decoys(participant) if any(role != Role.MAIN for role, _, _ in plan) else []
+    decoys = _decoys(participant) if any(role == Role.ATTENTION for role, _, _ in plan) else []
     trials = []
     for index, (role, item, block) in enumerate(plan):
         if role == Role.ATTENTION:
             trial_kind, question = task_kinds.ATTENTION, task_kinds.attention_question(item, rng, decoys)
         else:
             known = role in (Role.PRACTICE, Role.GOLD)
-            trial_kind, question = kind, task_kinds.question(kind, item, config, rng, known, decoys)
+            trial_kind, question = kind, task_kinds.question(kind, item, config, rng, known)
         trial = _trial(participant, trial_kind, role, item, question, index, block)
         trial.presentation = presentation.build(trial, config)
         trials.append(trial)
@@ -107,7 +107,7 @@ def _unused(items: list, taken: list) -> list:
 
 
 def _decoys(participant: Participant) -> list[dict]:
-    """Labels of the study's classes, for practice and attention options."""
+    """Labels of the study's classes, for attention checks' options."""
     seen = {}
     rows = participant.version.items.order_by("id").values_list(
         "labels", "image__true_class", "image__true_label"

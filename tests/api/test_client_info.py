@@ -19,6 +19,7 @@ BROWSER = {
     "displayed": [224, 224],
     "natural": [224, 224],
     "scaled": False,
+    "display_scale": 1,
     "sha256_checked": True,
     "input": "touch",
     "hidden_ms": 0,
@@ -45,6 +46,11 @@ def send(participant, trial, rt_ms=850, client=None, raw_client: str | None = No
 def test_what_the_browser_sends_is_stored_as_sent(participant, on_screen):
     assert send(participant, on_screen, client=BROWSER).status_code == 201
     assert Response.objects.get().client == BROWSER
+
+
+def test_a_display_scaled_down_to_fit_is_stored_as_its_fraction(participant, on_screen):
+    assert send(participant, on_screen, client={"display_scale": 0.625, "scaled": True}).status_code == 201
+    assert Response.objects.get().client == {"display_scale": 0.625, "scaled": True}
 
 
 def test_undeclared_client_fields_are_dropped(participant, on_screen):
@@ -75,6 +81,11 @@ def test_whole_numbers_sent_as_floats_are_stored_as_integers(participant, on_scr
         ({"dpr": False}, "dpr", "A finite number is required."),
         ({"scaled": 1}, "scaled", "true or false is required."),
         ({"scaled": "true"}, "scaled", "true or false is required."),
+        ({"display_scale": "2"}, "display_scale", "A finite number is required."),
+        ({"display_scale": True}, "display_scale", "A finite number is required."),
+        ({"display_scale": 0}, "display_scale", "Ensure this value is greater than or equal to 0.01."),
+        ({"display_scale": -2}, "display_scale", "Ensure this value is greater than or equal to 0.01."),
+        ({"display_scale": 5}, "display_scale", "Ensure this value is less than or equal to 4."),
         ({"sha256_checked": None}, "sha256_checked", "This field may not be null."),
         ({"input": "=cmd|' /C calc'!A0"}, "input", "\"=cmd|' /C calc'!A0\" is not a valid choice."),
         ({"input": ["key"]}, "input", "\"['key']\" is not a valid choice."),

@@ -190,6 +190,7 @@ CLIENT_INFO = {
     "displayed": _size_pair,
     "natural": _size_pair,
     "scaled": lambda value: type(value) is bool,
+    "display_scale": lambda value: type(value) in (int, float) and 0.01 <= value <= 4,
     "sha256_checked": lambda value: type(value) is bool,
     "input": lambda value: type(value) is str and value in ("key", "mouse", "touch"),
     "hidden_ms": _whole(MAX_HIDDEN_MS),

@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import threading
 import time
 
@@ -17,6 +18,7 @@ from tests.factories import png_bytes
 
 pytestmark = pytest.mark.browser
 KINDS = ["demo-label-check", "demo-label-toggle", "demo-forced-choice", "demo-manipulation"]
+QUOTED = re.compile(r"“(.+?)”")
 
 
 class Participant:
@@ -177,6 +179,10 @@ def test_a_full_session_of_each_task_kind(demo, browser, slug):
             assert not p.page.locator("#explanation-image").is_visible()
             p.page.click("#explanation-toggle")
             p.page.wait_for_selector("#explanation-image", state="visible")
+        if trial["kind"] == "label_check" and explanation != "none":
+            # The question and the caption beside it name one label, on practice trials too.
+            asked = QUOTED.findall(p.page.inner_text("#trial-prompt"))
+            assert len(asked) == 1 and QUOTED.findall(p.page.text_content("#explanation-caption")) == asked
 
     answered = participant.complete_by_pointer(on_trial=look)
     participant.page.wait_for_selector("#completion-code")

@@ -130,7 +130,7 @@ def test_a_checkpoint_of_another_family_names_missing_and_unexpected_keys(checkp
 
 
 def test_timm_needs_a_weights_file():
-    with pytest.raises(ClassifierLoadError, match="source 'timm' needs weights_path"):
+    with pytest.raises(ClassifierLoadError, match="source 'timm' needs a weights file"):
         load_classifier("timm", ARCHITECTURE)
 
 

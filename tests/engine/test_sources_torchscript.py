@@ -69,7 +69,7 @@ def test_the_preprocessing_is_required(scripted_file):
 
 
 def test_the_file_is_required():
-    with pytest.raises(ClassifierLoadError, match="'torchscript' needs weights_path"):
+    with pytest.raises(ClassifierLoadError, match="'torchscript' needs a weights file"):
         load_classifier("torchscript", "tiny_cnn", None, PREPROCESSING)
 
 

@@ -199,3 +199,34 @@ def test_a_file_named_zip_that_is_not_one_says_so(tmp_path):
     assert not archives.is_archive(path)
     with pytest.raises(CommandError, match="download.zip is named like a zip archive but is not one"):
         call_command("import_images", str(path))
+
+
+def test_an_archive_with_a_manifest_at_its_top_imports_what_the_manifest_names(tmp_path, capsys):
+    path = tmp_path / "listed.zip"
+    manifest = "path,label\nfish/a.png,tench\nb.png,\n/etc/passwd,\nc.png,\n"
+    path.write_bytes(
+        zip_bytes(
+            [
+                ("manifest.csv", manifest.encode()),
+                ("fish/a.png", png_bytes(color=(11, 0, 0))),
+                ("b.png", png_bytes(color=(12, 0, 0))),
+                ("extra.png", png_bytes(color=(13, 0, 0))),
+            ],
+            links=[("c.png", "/etc/passwd")],
+        )
+    )
+    call_command("import_images", str(path), "--set", "listed")
+    out, err = capsys.readouterr()
+    assert "Image set 'listed': 2 imported, 0 duplicates, 3 rejected." in out
+    assert "rejected /etc/passwd: its path would leave the archive" in err
+    assert "rejected c.png: it is a link, not a file" in err
+    assert "rejected extra.png: it is not named in manifest.csv" in err
+    assert Image.objects.get(original_name="fish/a.png").true_class == "n01440764"
+
+
+def test_a_manifest_in_an_archive_that_is_not_csv_text_refuses_the_archive(tmp_path):
+    path = tmp_path / "binary.zip"
+    path.write_bytes(zip_bytes([("manifest.csv", b"\xff\xfe\x00bad"), ("a.png", png_bytes())]))
+    with pytest.raises(CommandError, match="manifest.csv in binary.zip cannot be read"):
+        call_command("import_images", str(path), "--set", "binary")
+    assert not ImageSet.objects.filter(name="binary").exists()

@@ -72,3 +72,12 @@ def test_only_permitted_staff_may_upload(django_user_model):
     plain_staff.force_login(django_user_model.objects.create_user("s", password="x", is_staff=True))
     assert upload(plain_staff, png_bytes()).status_code == 403
     assert Image.objects.count() == 0
+
+
+def test_the_api_docs_declare_the_upload_as_a_binary_file(client):
+    # A binary string is what makes the docs page (Swagger UI) offer a file picker.
+    schema = client.get("/api/v1/schema/", {"format": "json"}).json()
+    body = schema["paths"]["/api/v1/image-sets/{name}/images"]["post"]["requestBody"]["content"]
+    reference = body["multipart/form-data"]["schema"]["$ref"]
+    fields = schema["components"]["schemas"][reference.rsplit("/", 1)[1]]["properties"]
+    assert fields["file"] == {"type": "string", "format": "binary"}

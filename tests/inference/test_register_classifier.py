@@ -78,3 +78,12 @@ def test_torchscript_needs_its_preprocessing(tmp_path):
         register("scripted", source="torchscript", weights=str(path))
     with pytest.raises(CommandError, match="not valid JSON"):
         register("scripted", source="torchscript", weights=str(path), preprocessing="{")
+
+
+def test_without_weights_the_message_says_no_weights_file_was_given(tmp_path, monkeypatch):
+    # The command's flag is --weights and the admin's field is a file: the message names
+    # neither an internal argument nor the wrong one.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(CommandError, match="no weights file given") as raised:
+        register("hubless", source="torchvision", architecture="resnet18")
+    assert "weights_path" not in str(raised.value)

@@ -1,6 +1,7 @@
 """Every kind of preparation, end to end on the real bundled classifier and real photos:
 adversarial images judged on their stored files, explanation overlays with one shared
-scale, features, prototypes and criticisms per class, and the bias-audit ranking."""
+scale and with each map's own, features, prototypes and criticisms per class, and the
+bias-audit ranking."""
 
 import io
 
@@ -9,6 +10,7 @@ import PIL.Image
 import pytest
 from django.core.files.storage import default_storage
 
+from inference.engine.render import CIVIDIS, overlay
 from inference.labelsets import imagenet_1k
 from inference.models import (
     AdversarialImage,
@@ -117,6 +119,41 @@ def test_explanations_of_clean_and_adversarial_images_share_one_scale(photos, pr
     assert job.progress()["done"] == 3
 
 
+def raw_map(row: Explanation) -> np.ndarray:
+    return np.load(io.BytesIO(default_storage.open(row.raw.name).read()))
+
+
+def test_each_map_is_rendered_with_the_sets_scale_and_with_its_own(photos, prepare):
+    prepare(Kind.EXPLANATIONS, photos, {"method": "gradcam"})
+    rows = list(Explanation.objects.all())
+    raws = {row.pk: raw_map(row) for row in rows}
+    relevance = {pk: np.abs(raw).astype(np.float32) for pk, raw in raws.items()}
+    set_scale = np.percentile(np.concatenate([r.ravel() for r in relevance.values()]), 99)
+    assert len(rows) == 3
+    for row in rows:
+        stimulus = pixels(ModelInput.objects.get(image=row.image).file)
+        mine = relevance[row.pk]
+        assert mine.shape == stimulus.shape[:2]
+        # Per image set: relevance / the 99th percentile of all the set's clean maps, clipped.
+        assert row.scale == pytest.approx(set_scale)
+        shared = np.clip(mine / np.float32(row.scale), 0, 1)
+        np.testing.assert_array_equal(pixels(row.overlay), overlay(stimulus, shared))
+        # Per image: the map's own 99th percentile, so every map reaches the top of the colour
+        # map (its bottom only where the map has no relevance: scales have no offset).
+        assert row.image_scale == pytest.approx(np.percentile(mine, 99))
+        own = np.clip(mine / np.float32(row.image_scale), 0, 1)
+        assert own.max() == 1 and (own == 1).mean() >= 0.009
+        stored = pixels(row.image_overlay)
+        np.testing.assert_array_equal(stored, overlay(stimulus, own))
+        # Its most relevant pixel is blended (opacity 0.5) with the colour map's top colour.
+        top = np.unravel_index(np.argmax(mine), mine.shape)
+        expected = np.rint((stimulus[top].astype(np.float32) + CIVIDIS[255].astype(np.float32)) / 2)
+        np.testing.assert_array_equal(stored[top], expected)
+        assert row.image_stimulus_path == f"/stimuli/{row.image_overlay_sha256}.png"
+    # The reason for the choice: with the set's scale, some map does not reach the top colour.
+    assert min(float(np.clip(r / set_scale, 0, 1).max()) for r in relevance.values()) < 1
+
+
 def test_explanations_on_adversarial_images_that_were_not_prepared_are_per_image_errors(photos, prepare):
     job = prepare(
         Kind.EXPLANATIONS, photos, {"method": "gradient", "on": "clean_and_adversarial", "attack": PGD}
@@ -182,7 +219,8 @@ def test_every_prepared_stimulus_is_served_by_its_content_hash(photos, prepare, 
     paths = [row.stimulus_path for row in ModelInput.objects.all()]
     paths += [row.stimulus_path for row in AdversarialImage.objects.all()]
     paths += [row.stimulus_path for row in Explanation.objects.all()]
-    assert len(paths) == 9
+    paths += [row.image_stimulus_path for row in Explanation.objects.all()]
+    assert len(paths) == 12
     for path in paths:
         reply = client.get(path)
         assert reply.status_code == 200 and reply["Cache-Control"].endswith("immutable")

@@ -1,24 +1,31 @@
 """The same code on the real parts: PostgreSQL, Redis and a Celery worker process that
 computes predictions with the bundled classifier."""
 
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 import redis
+import torch
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
 
 from config.celery import app as celery_app
+from inference.engine.testing import tiny_net
 from inference.labelsets import imagenet_1k
-from inference.models import ImageSet, Prediction, PreparationJob
+from inference.models import Classifier, ImageSet, Prediction, PreparationJob
+from inference.services import classifier_registrations, image_imports
 from inference.services.classifiers import register_bundled
 from inference.services.images import import_sources, sample_sources
 from inference.services.jobs import request_job
+from tests.factories import png_bytes
 from tests.requirements import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,3 +236,41 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
         for process in (first, second):
             if process:
                 stop_worker(process)
+
+
+def wait_until_finished(row, seconds: float = 120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        row.refresh_from_db()
+        if row.is_finished:
+            return row
+        time.sleep(0.25)
+    raise AssertionError(f"{row} still {row.status} after {seconds}s")
+
+
+def test_a_worker_imports_an_archive_uploaded_in_the_admin(worker):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("n01440764/fish.png", png_bytes(color=(1, 2, 3)))
+        archive.writestr("notes.txt", b"not an image")
+    upload = SimpleUploadedFile("photos.zip", buffer.getvalue())
+    row = wait_until_finished(image_imports.request_import(ImageSet.objects.create(name="uploaded"), upload))
+    assert row.status == row.Status.DONE, row.message
+    assert row.counts() == {"imported": 1, "duplicate": 0, "rejected": 1, "left": 0}
+    assert row.image_set.images.get().true_class == "n01440764"
+
+
+def test_a_worker_registers_a_classifier_uploaded_in_the_admin(worker, tmp_path):
+    path = tmp_path / "tiny.pt"
+    torch.jit.script(tiny_net(num_classes=1000)).save(str(path))
+    preprocessing = {"resize": 40, "crop": 32, "interpolation": "bilinear", "mean": [0.5] * 3}
+    preprocessing["std"] = [0.5] * 3
+    row = classifier_registrations.request_registration(
+        name="tiny",
+        source="torchscript",
+        weights_file=SimpleUploadedFile("tiny.pt", path.read_bytes()),
+        preprocessing=preprocessing,
+    )
+    row = wait_until_finished(row)
+    assert row.status == row.Status.DONE, row.message
+    assert Classifier.objects.get(name="tiny").num_classes == 1000

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from inference.labelsets import imagenet_1k
-from inference.models import AdversarialImage, Explanation, ModelInput
+from inference.models import AdversarialImage, Explanation, ModelInput, Prediction
 from studies.models import ExclusionEvent, Item, Participant, Response, Study, Trial
 from studies.services import launch as lifecycle
 from studies.services import status as study_status
@@ -215,11 +215,50 @@ def test_practice_trials_come_first_give_feedback_and_do_not_count(tmp_path):
         truth = stored.item.image.true_label
         assert f"“{truth}”" in receipt["feedback"]["message"]
         assert receipt["progress"] == {"done": 0, "total": 3}
-        # The practice label is the dataset's (yes) or another class's (no).
-        assert (f"“{truth}”" in trial["prompt"]) == (stored.expected["choice"] == "yes")
+        # The practice label is the model's, as in real trials: yes exactly when it is the dataset's.
+        model = stored.item.prediction.topk[0]
+        assert trial["prompt"] == f"Is “{model['label']}” a reasonable description of this image?"
+        assert (stored.expected["choice"] == "yes") == (model["class_id"] == stored.item.image.true_class)
     rest = all_trials(client)
     assert [t["practice"] for t in rest] == [False] * 3
     assert client.next().json()["completion"]["outcome"] == "completed"
+
+
+def test_practice_and_gold_ask_about_the_models_label_and_expect_what_the_dataset_says(tmp_path):
+    study = make(
+        tmp_path, task_kind="label_check", practice_trials=2, gold_trials=2, per_participant=2, live=False
+    )
+    labels = imagenet_1k()
+    # Half the images are classified as their dataset label, so both answers are expected.
+    for prediction in Prediction.objects.order_by("id")[::2]:
+        index = labels.class_ids.index(prediction.image.true_class)
+        prediction.topk[0].update(index=index, class_id=labels.class_ids[index], label=labels.names[index])
+        prediction.save(update_fields=["topk"])
+    lifecycle.launch(study)
+    expected = set()
+    for seed in range(6):
+        all_trials(session(study, seed=seed))
+    for trial in Trial.objects.filter(role__in=["practice", "gold"]).select_related("item__prediction"):
+        model = trial.item.prediction.topk[0]
+        assert f"“{model['label']}”" in trial.prompt
+        choice = "yes" if model["class_id"] == trial.item.image.true_class else "no"
+        assert trial.expected == {"choice": choice}
+        expected.add(choice)
+    assert expected == {"yes", "no"}
+
+
+def test_a_wrong_model_label_in_practice_is_told_with_the_dataset_label(tmp_path):
+    study = make(tmp_path, task_kind="label_check", practice_trials=1)
+    client = session(study)
+    trial = client.next().json()["trial"]
+    stored = Trial.objects.get(pk=trial["id"])
+    assert stored.expected == {"choice": "no"}  # the stand-in model is never right here
+    receipt = client.respond(trial, {"choice": "no", "confidence": 4}).json()
+    truth, model = stored.item.image.true_label, stored.item.prediction.topk[0]["label"]
+    assert receipt["feedback"] == {
+        "correct": True,
+        "message": f"The dataset's label for this image is “{truth}”, not “{model}”.",
+    }
 
 
 def test_correct_practice_answers_are_told_so(tmp_path):

@@ -6,16 +6,19 @@
                 maps: the clean images of the preparation, explained by the same
                 classifier, method and parameters
 
-`scale` is one number per (classifier, method, parameters), never per image.
-Per-image normalisation would stretch every map to full brightness, so a
-classifier that barely looks at an adversarial image would get as bright a
-map as one that is sure of a clean image; with one shared scale, a map that
-is weaker or stronger than another looks weaker or stronger, and maps are
-comparable across conditions (clean vs adversarial, one study arm vs
-another). The 99th percentile rather than the maximum keeps a few extreme
-pixels (gradient maps are spiky) from darkening everything else; pixels above
-it saturate. Magnitude is shown, not sign: positive and negative evidence
-(Integrated Gradients, Occlusion) look alike; raw maps keep the sign.
+By default `scale` is one number per (classifier, method, parameters), not per
+image: with one shared scale, a map that is weaker or stronger than another
+looks weaker or stronger, and maps are comparable across conditions (clean vs
+adversarial, one study arm vs another). Per-image normalisation, which a study
+may choose instead, is the same formula with the map itself as its only
+reference map (`reference_scale(map)`): every map then reaches full intensity,
+so a classifier that barely looks at an adversarial image gets as bright a map
+as one that is sure of a clean image, but no map is left almost empty by a set
+whose other maps are stronger. The 99th percentile rather than the maximum
+keeps a few extreme pixels (gradient maps are spiky) from darkening everything
+else; pixels above it saturate. Magnitude is shown, not sign: positive and
+negative evidence (Integrated Gradients, Occlusion) look alike; raw maps keep
+the sign.
 
 A scale of 0 (all reference maps are zero) is the limit of the formula as
 scale goes to 0: every pixel with any relevance is at full intensity, the

@@ -44,7 +44,7 @@ def load_timm(
 
     if weights_path is None:
         raise ClassifierLoadError(
-            "source 'timm' needs weights_path: a local checkpoint (.pth, .bin or .safetensors); "
+            "source 'timm' needs a weights file: a local checkpoint (.pth, .bin or .safetensors); "
             "nothing is downloaded"
         )
     if not timm.is_model(architecture):

@@ -34,7 +34,7 @@ def load_torchscript(
     preprocessing, a missing or corrupt file, or a `torch.save` file.
     """
     if weights_path is None:
-        raise ClassifierLoadError("source 'torchscript' needs weights_path: the TorchScript file")
+        raise ClassifierLoadError("source 'torchscript' needs a weights file: the TorchScript file")
     if preprocessing is None:
         raise ClassifierLoadError(
             "source 'torchscript' needs preprocessing (resize, crop, interpolation, mean, std): "

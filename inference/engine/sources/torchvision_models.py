@@ -102,8 +102,8 @@ def hub_cache_file(weights: Any) -> Path:
     path = Path(torch.hub.get_dir()) / "checkpoints" / published_file_name(weights)
     if not path.is_file():
         raise ClassifierLoadError(
-            f"no weights_path given and the torch hub cache has no {path} (the published {weights} "
-            f"file); nothing is downloaded: fetch {weights.url} into that folder, or give weights_path"
+            f"no weights file given and the torch hub cache has no {path} (the published {weights} "
+            f"file); nothing is downloaded: fetch {weights.url} into that folder, or give a weights file"
         )
     return path
 

@@ -13,8 +13,8 @@ from inference.services.images import ImportSourceError, import_sources, sample_
 class Command(BaseCommand):
     help = (
         "Import images into an image set: a folder (class subfolders named by WordNet id or "
-        "class name), a zip archive laid out like such a folder, a CSV manifest with a header "
-        "path,label, or --samples for the bundled photos."
+        "class name), a zip archive laid out like such a folder or holding a manifest.csv at "
+        "its top, a CSV manifest with a header path,label, or --samples for the bundled photos."
     )
 
     def add_arguments(self, parser):

@@ -1,9 +1,14 @@
 """Explanation maps of the clean model inputs, and of their adversarial versions.
 
-Maps are computed in batches and stored raw (npy). The finishing step renders every
-overlay with ONE scale per (classifier, method, parameters, target): the 99th percentile
-of relevance over this image set's clean maps (inference.engine.saliency.normalize), so
-that a clean and an adversarial map, or two study arms, can be compared by eye."""
+Maps are computed in batches and stored raw (npy). The finishing step renders two
+overlays of every map (inference.engine.saliency.normalize):
+- `overlay`, with ONE scale per (classifier, method, parameters, target): the 99th
+  percentile of relevance over this image set's clean maps, so that a clean and an
+  adversarial map, or two study arms, can be compared by eye;
+- `image_overlay`, with the map's own 99th percentile, so that every map uses the whole
+  colour map.
+A study picks one (Study.heatmap_normalisation); both are stored so that a researcher can
+switch without preparing again."""
 
 import io
 
@@ -14,7 +19,13 @@ from django.core.files.storage import default_storage
 
 from inference import engine
 from inference.engine.render import overlay
-from inference.engine.saliency import explain, params_from_dict, streamed_reference_scale, to_intensity
+from inference.engine.saliency import (
+    explain,
+    params_from_dict,
+    reference_scale,
+    streamed_reference_scale,
+    to_intensity,
+)
 from inference.models import AdversarialImage, Explanation, ModelInput
 from inference.preparation.handlers.common import (
     decode,
@@ -26,6 +37,8 @@ from inference.preparation.handlers.common import (
 from inference.services.jobs import MAP_FIELDS, explanation_map_key, params_key
 
 UPDATE_CHUNK = 500
+# What finalize writes: both overlays of a map, each with the scale it was rendered at.
+RENDERED = ["overlay", "overlay_sha256", "scale", "image_overlay", "image_overlay_sha256", "image_scale"]
 
 
 def map_key(job) -> str:
@@ -145,16 +158,21 @@ def finalize(job, loaded) -> None:
     changed = []
     for row in rows:
         subject = row.adversarial.file if row.adversarial_id else model_inputs[row.image_id].file
-        intensity = to_intensity(torch.from_numpy(_raw(row)), scale).numpy()
-        row.overlay, row.overlay_sha256 = store(
-            png_bytes(overlay(_pixels(subject), intensity)), "explanations"
-        )
-        row.scale = scale
+        pixels, raw = _pixels(subject), _raw(row)
+        row.scale, row.image_scale = scale, reference_scale(raw)
+        row.overlay, row.overlay_sha256 = _render(pixels, raw, row.scale)
+        row.image_overlay, row.image_overlay_sha256 = _render(pixels, raw, row.image_scale)
         changed.append(row)
         if len(changed) == UPDATE_CHUNK:
-            Explanation.objects.bulk_update(changed, ["overlay", "overlay_sha256", "scale"])
+            Explanation.objects.bulk_update(changed, RENDERED)
             changed = []
-    Explanation.objects.bulk_update(changed, ["overlay", "overlay_sha256", "scale"])
+    Explanation.objects.bulk_update(changed, RENDERED)
+
+
+def _render(pixels: np.ndarray, raw: np.ndarray, scale: float) -> tuple[str, str]:
+    """The overlay of `raw` on the stimulus at this scale, stored: (name, sha256)."""
+    intensity = to_intensity(torch.from_numpy(raw), scale).numpy()
+    return store(png_bytes(overlay(pixels, intensity)), "explanations")
 
 
 def _pixels(stored) -> np.ndarray:

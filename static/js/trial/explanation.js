@@ -15,6 +15,31 @@ export const DISPLAYS = ["side_by_side", "toggle", "examples"];
 // gets their answer saved, with the first 30 openings.
 const MAX_VIEWS_LOGGED = 30;
 
+// A legend stop as the server sends it ("#00224e 5.49%"); anything else is refused
+// rather than written into a style.
+const LEGEND_STOP = /^#[0-9a-f]{6} \d+(\.\d+)?%$/;
+
+/**
+ * The heatmap's colour legend, low to high relevance: a bar painted with the
+ * colour map's own stops (the server reads them from the table the overlays
+ * were rendered with), or null when the trial carries none (trials assigned
+ * before legends existed).
+ */
+export function legendFor(explanation) {
+  const stops = explanation.legend && explanation.legend.stops;
+  if (!Array.isArray(stops) || stops.length < 2 || !stops.every((stop) => LEGEND_STOP.test(stop))) return null;
+  const bar = el("span", { class: "heatmap-legend-bar" });
+  // Through the CSSOM, which the page's style-src 'self' policy allows (a style attribute it would not).
+  bar.style.backgroundImage = `linear-gradient(to right, ${stops.join(", ")})`;
+  return el(
+    "div",
+    { id: "heatmap-legend", class: "heatmap-legend", role: "img", "aria-label": "Colour scale of the heatmap, from low to high relevance" },
+    el("span", { class: "heatmap-legend-label", text: "low" }),
+    bar,
+    el("span", { class: "heatmap-legend-label", text: "high relevance" }),
+  );
+}
+
 function overlayFigure(explanation, extra = {}) {
   const img = el("img", {
     id: "explanation-image",
@@ -28,6 +53,7 @@ function overlayFigure(explanation, extra = {}) {
     "figure",
     { class: "stimulus-frame explanation-frame", ...extra },
     img,
+    legendFor(explanation),
     el("figcaption", { id: "explanation-caption", class: "explanation-caption", text: explanation.caption }),
   );
   return { img, figure };
@@ -110,11 +136,16 @@ function toggleDisplay(explanation) {
   };
 }
 
-/** True when a laid-out image is shown more than 1 CSS px off its natural size. */
+/**
+ * True when a laid-out image is not shown pixel-exact: scaled down to fit
+ * (scale.js), or more than 1 CSS px off its natural size times its display scale.
+ */
 export function isScaled(img) {
   if (!img.naturalWidth || img.getClientRects().length === 0) return false;
+  const scale = Number(img.dataset.scale) || 1;
+  if (scale < 1) return true;
   const box = img.getBoundingClientRect();
-  return Math.abs(box.width - img.naturalWidth) > 1 || Math.abs(box.height - img.naturalHeight) > 1;
+  return Math.abs(box.width - img.naturalWidth * scale) > 1 || Math.abs(box.height - img.naturalHeight * scale) > 1;
 }
 
 function shownDisplay(explanation) {

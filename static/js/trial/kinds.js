@@ -1,5 +1,6 @@
 // The answer part of a trial, one builder per kind of question. Each returns
-//   {fieldsets, hint, complete(), value(), key(key), setEnabled(on)}
+//   {fieldsets, hint, tapHint, complete(), value(), key(key), setEnabled(on)}
+// (hint names the keyboard's keys, tapHint says the same for touch screens)
 // and calls onChange() whenever the answer changes; screen.js wraps it in the
 // form with the stimulus and the submit button. Names and values are the
 // hooks the browser tests use: input[name=option] (value = option id) and
@@ -73,8 +74,9 @@ export function topkSelect(trial, { onChange = () => {} } = {}) {
   // The prompt above already says this; the legend stays for screen readers only.
   const legend = multi ? "Select every label that describes the image." : "Select one label.";
   return {
-    fieldsets: [fieldset(legend, rows, { visibleLegend: false })],
+    fieldsets: [fieldset(legend, rows, { visibleLegend: false, className: "answer-options" })],
     hint: `Keys ${describeKeys(keys)} select, Enter continues.`,
+    tapHint: multi ? "Tap every label that fits, then Next." : "Tap one label, then Next.",
     complete: () => selected.length > 0,
     value: () => ({ selected: selected.slice() }),
     key(key) {
@@ -142,10 +144,11 @@ export function singleChoice(trial, { onChange = () => {} } = {}) {
     ? `Keys ${choiceKeysText} answer, 1–5 say how sure you are, Enter continues.`
     : `Keys ${choiceKeysText} choose, Enter continues.`;
   // Without a scale the prompt is the only question, so its legend stays for screen readers only.
-  const answerSet = fieldset("Your answer", rows, { visibleLegend: withConfidence, id: "choice-options" });
+  const answerSet = fieldset("Your answer", rows, { visibleLegend: withConfidence, id: "choice-options", className: "answer-options" });
   return {
     fieldsets: scale ? [answerSet, scale.node] : [answerSet],
     hint,
+    tapHint: withConfidence ? "Tap your answer and how sure you are, then Next." : "Tap your answer, then Next.",
     complete: () => choice !== null && (!withConfidence || confidence !== null),
     value: () => (withConfidence ? { choice, confidence: Number(confidence) } : { choice }),
     key(key) {

@@ -190,6 +190,8 @@ function run() {
     const shown = trialScreen(next, makeAnswer, { onSubmit: guard(submit), onWithdraw: guard(withdraw) });
     shown.setEnabled(false);
     ui.mount(shown.screen);
+    // Sized once in the page, where the room for the images can be measured.
+    shown.fit();
     releaseImages();
     releaseImages = () => {};
     trial = next;
@@ -294,6 +296,11 @@ function run() {
     releaseImages();
     if (done.redirect) setTimeout(() => window.location.assign(done.redirect), REDIRECT_DELAY_MS);
   }
+
+  // A turned phone or resized window gets the scale that fits it now.
+  window.addEventListener("resize", () => {
+    if (view) view.fit();
+  });
 
   document.addEventListener("keydown", (event) => {
     if (!view || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;

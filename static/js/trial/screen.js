@@ -2,10 +2,13 @@
 // explanation), the answer form from kinds.js, the submit button, practice
 // feedback and withdrawal. Stable hooks for the browser tests: #trial-prompt,
 // #stimulus, #submit-answer, #practice-badge, #practice-feedback,
-// #practice-continue, #withdraw, #withdraw-confirm, #withdraw-cancel.
+// #practice-continue, #withdraw, #withdraw-confirm, #withdraw-cancel,
+// #shortcut-hint (keyboards) and #tap-hint (touch screens; CSS shows the one
+// that fits the device).
 
 import { explanationView, isScaled } from "./explanation.js";
 import { el } from "./render.js";
+import { fitScale, roomIn, sizeImage } from "./scale.js";
 
 /** The withdraw link and its confirmation, on the instructions and every trial. */
 export function withdrawBlock(onWithdraw) {
@@ -142,7 +145,8 @@ export function trialScreen(trial, makeAnswer, { onSubmit, onWithdraw }) {
     ...answer.fieldsets,
     submitRow,
     ...(feedback ? feedback.nodes : []),
-    el("p", { id: "shortcut-hint", class: "shortcut-hint", text: answer.hint }),
+    el("p", { id: "shortcut-hint", class: "input-hint key-hint", text: answer.hint }),
+    el("p", { id: "tap-hint", class: "input-hint tap-hint", text: answer.tapHint }),
   );
   form.addEventListener("submit", (event) => event.preventDefault());
   // Mouse, touch and keyboard activation of the button (and the browser's
@@ -164,6 +168,12 @@ export function trialScreen(trial, makeAnswer, { onSubmit, onWithdraw }) {
     el("div", { class: "stimulus-column" }, figures, explanation && explanation.controls),
     form,
   );
+  // Every image at its file's size (the width and height the server sent), for scale.js.
+  const sized = [img, ...(explanation ? explanation.images.map((image) => image.img) : [])].map((node) => ({
+    node,
+    natural: { width: Number(node.getAttribute("width")), height: Number(node.getAttribute("height")) },
+  }));
+  let scale = 1;
   const badge = trial.practice ? el("span", { id: "practice-badge", class: "practice-badge", text: "Practice" }) : null;
   const screen = el(
     "section",
@@ -184,6 +194,16 @@ export function trialScreen(trial, makeAnswer, { onSubmit, onWithdraw }) {
     reveal() {
       body.classList.remove("is-pending");
     },
+    /**
+     * Sizes the images at the study's display scale or what the page has room
+     * for (scale.js); the explanation at the stimulus's scale. Called once the
+     * screen is mounted, and again when the window's size changes.
+     */
+    fit() {
+      if (!screen.isConnected) return; // a trial already replaced
+      scale = fitScale(trial.display_scale, sized[0].natural, roomIn(screen.parentElement));
+      for (const { node, natural } of sized) sizeImage(node, natural, scale);
+    },
     /** Called with the stimulus onset (performance.now()) once it is painted. */
     start(onset) {
       if (explanation) explanation.start(onset);
@@ -194,6 +214,7 @@ export function trialScreen(trial, makeAnswer, { onSubmit, onWithdraw }) {
       return {
         displayed: [img.clientWidth, img.clientHeight],
         natural: [img.naturalWidth, img.naturalHeight],
+        display_scale: scale,
         scaled: isScaled(img) || Boolean(explanation && explanation.scaled()),
         ...(explanation ? explanation.client() : {}),
       };

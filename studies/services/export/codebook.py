@@ -96,7 +96,20 @@ DOCS = {
     "explanation_display": ("How the explanation was shown", STR, "", Study.ExplanationDisplay.values),
     "explanation_method": ("The saliency method of the heatmap", STR, "", Study.ExplanationMethod.values),
     "explanation_sha256": ("sha256 of the heatmap overlay shown", STR, "", ""),
-    "explanation_scale": ("Relevance shown at full colour (the shared normalisation)", NUM, "", ""),
+    "heatmap_normalisation": (
+        "How the heatmap's colours were scaled (see the codebook's heatmaps): by the image set's 99th "
+        "percentile of relevance, or by the map's own",
+        STR,
+        "",
+        Study.HeatmapNormalisation.values,
+    ),
+    "explanation_scale": (
+        "Relevance shown at full colour in the overlay shown: the image set's 99th percentile of "
+        "|relevance| (heatmap_normalisation image_set) or this map's own (image)",
+        NUM,
+        "the saliency method's relevance",
+        "",
+    ),
     "example_sha256s": ("The prototype images shown as example-based explanation", LIST, "", ""),
     "judgments": ("Answered data trials of real, valid participants", INT, "trials", ""),
     "prompt": ("The question as shown", STR, "", ""),
@@ -118,10 +131,43 @@ DOCS = {
     "viewport_height": ("Browser viewport height", INT, "CSS px", ""),
     "displayed_width": ("Displayed width of the stimulus", INT, "CSS px", ""),
     "displayed_height": ("Displayed height of the stimulus", INT, "CSS px", ""),
-    "scaled": ("The browser had to scale a stimulus or explanation image", FLAG, "", [0, 1]),
+    "scaled": (
+        "A stimulus or explanation image was not shown pixel-exact: scaled down to fit the screen, or "
+        "resized by the browser to other than display_scale times its size",
+        FLAG,
+        "",
+        [0, 1],
+    ),
+    "display_scale": (
+        "The scale the images were shown at (nearest neighbour): the study's display_scale_requested, "
+        "or the largest whole number that fitted the screen; below 1 where even 1× did not fit",
+        NUM,
+        "× file size",
+        "",
+    ),
+    "display_scale_requested": (
+        "The study's display scale: images enlarged by this whole number where the screen allows",
+        INT,
+        "× file size",
+        [1, 2, 3, 4],
+    ),
     "input": ("How the answer was given", STR, "", ["key", "mouse", "touch"]),
     "explanation_opened": ("Times the participant opened the heatmap (toggle display)", INT, "", ""),
     "explanation_open_ms": ("Total time the heatmap was open", INT, "ms", ""),
+}
+# How a heatmap overlay was drawn (inference.engine.saliency.normalize, inference.engine.render).
+HEATMAPS = {
+    "intensity": "clip(|relevance| / explanation_scale, 0, 1) per pixel; the overlay blends the "
+    "colour of that intensity onto the stimulus with opacity 0.5 × intensity",
+    "colour_map": "cividis, dark blue (low relevance) to yellow (high); the participant page shows "
+    "it as a legend labelled low … high relevance",
+    "normalisation": {
+        "image_set": "explanation_scale is the 99th percentile of |relevance| over every pixel of the "
+        "image set's clean maps (same classifier, method and parameters): one scale for all maps, so "
+        "maps are comparable across images and conditions; weak maps may look almost empty",
+        "image": "explanation_scale is the 99th percentile of |relevance| of the map alone: every "
+        "map uses the whole colour map, so maps are not comparable in strength",
+    },
 }
 RANK = re.compile(r"rank(\d+)_(class_id|label|prob|position|selected)")
 RANK_DOCS = {
@@ -169,6 +215,7 @@ def codebook(study: Study) -> dict:
         "tables": {name: [describe(column) for column in columns] for name, columns in tables.items()},
         "defaults": "Left out unless asked for: practice answers, pilot and preview participants, "
         "excluded participants (see participant_kind, trial_role and excluded).",
+        "heatmaps": HEATMAPS,
         "reproducibility": {
             "secondlook": config.VERSION,
             "libraries": _versions_of(

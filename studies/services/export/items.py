@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from django.db.models import Count, Q
 
 from studies.models import Item, Participant, Study, Trial
+from studies.services import heatmaps
 from studies.services.export.cells import safe
 
 COLUMNS = [
@@ -38,6 +39,7 @@ COLUMNS = [
     "attack_l2",
     "explanation_method",
     "explanation_sha256",
+    "heatmap_normalisation",
     "explanation_scale",
     "example_sha256s",
     "judgments",
@@ -50,6 +52,9 @@ def _row(item: Item) -> list:
     adversarial = item.adversarial
     params = adversarial.params if adversarial else {}
     explanation = item.explanation
+    # The overlay the item's version shows (both are rendered for every map).
+    normalisation = heatmaps.normalisation_of(item.version.config) if explanation else ""
+    overlay = heatmaps.overlay(explanation, normalisation) if explanation else None
     return [
         item.version.study.slug,
         item.version.number,
@@ -79,8 +84,9 @@ def _row(item: Item) -> list:
         adversarial.linf if adversarial else "",
         adversarial.l2 if adversarial else "",
         explanation.method if explanation else "",
-        explanation.overlay_sha256 if explanation else "",
-        explanation.scale if explanation and explanation.scale is not None else "",
+        overlay.sha256 if overlay else "",
+        normalisation,
+        overlay.scale if overlay and overlay.scale is not None else "",
         "|".join(example["sha256"] for example in item.examples),
         item.judgments,
     ]

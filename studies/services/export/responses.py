@@ -14,7 +14,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from studies.models import Item, Participant, Response, Study, Trial
-from studies.services import allocation, task_kinds
+from studies.services import allocation, heatmaps, task_kinds
 from studies.services.export import client_columns
 from studies.services.export.cells import as_text, safe, text
 from studies.services.export.report import Report
@@ -56,6 +56,8 @@ BASE_COLUMNS = [
     "explanation_display",
     "explanation_method",
     "explanation_sha256",
+    "heatmap_normalisation",
+    "explanation_scale",
     "prompt",
 ]
 OPTION_FIELDS = ["class_id", "label", "prob", "position", "selected"]
@@ -73,6 +75,7 @@ TAIL_COLUMNS = [
     "rt_ms",
     "presented_at",
     "answered_at",
+    "display_scale_requested",
     *client_columns.COLUMNS,
 ]
 # Lists inside a cell (never JSON): joined with this, in the order shown.
@@ -122,7 +125,8 @@ def _stimulus_columns(item, config: dict, display: str) -> list:
     params = adversarial.params if adversarial else {}
     top = task_kinds.model_label(item)
     heatmap = display in ("side_by_side", "toggle")
-    overlay = item.explanation.overlay_sha256 if heatmap and item.explanation_id else ""
+    normalisation = heatmaps.normalisation_of(config) if heatmap and item.explanation_id else ""
+    overlay = heatmaps.overlay(item.explanation, normalisation) if normalisation else None
     return [
         "adversarial" if adversarial else "clean",
         item.stimulus["sha256"],
@@ -136,7 +140,9 @@ def _stimulus_columns(item, config: dict, display: str) -> list:
         top["text"],
         display,
         config.get("explanation_method", "") if heatmap else "",
-        overlay,
+        overlay.sha256 if overlay else "",
+        normalisation,
+        overlay.scale if overlay and overlay.scale is not None else "",
     ]
 
 
@@ -371,5 +377,7 @@ def response_rows(
             rt_ms,
             _iso(presented_at),
             _iso(created_at),
+            # Versions frozen before the display scale existed showed stimuli at 1×.
+            participant.version.config.get("display_scale", 1),
             *client,
         ]
